@@ -1,0 +1,156 @@
+"""botanu: an OpenTelemetry distribution that makes business behaviour observable and safe to export.
+
+Quick start::
+
+    import botanu
+
+    botanu.init(service_name="support-bot")
+
+    with botanu.event(event_id=ticket.id, customer_id=user.id, workflow="Support"):
+        with botanu.step("retrieval"):
+            docs = search(ticket)
+        with botanu.step("generation"):
+            answer = llm(docs)
+        botanu.outcome("success", value_type="ticket_resolved", value_amount=1)
+
+Runs, steps and outcomes become ordinary OpenTelemetry spans; run identity
+travels as W3C baggage; secrets are redacted before export; spans go through a
+BatchSpanProcessor to an OTLP/HTTP collector.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from opentelemetry.trace import SpanKind
+
+from botanu import _pipeline
+from botanu._config import Settings
+from botanu._run import (
+    OUTCOME_STATUSES,
+    Event,
+    RunContext,
+    Step,
+    current_run,
+    emit_outcome,
+    event,
+    outcome,
+    step,
+)
+from botanu._safety import BotanuUsageError
+from botanu._version import __version__
+
+__all__ = [
+    "OUTCOME_STATUSES",
+    "BotanuUsageError",
+    "Event",
+    "RunContext",
+    "Settings",
+    "SpanKind",
+    "Step",
+    "__version__",
+    "current_run",
+    "emit_outcome",
+    "event",
+    "force_flush",
+    "init",
+    "outcome",
+    "shutdown",
+    "stats",
+    "step",
+]
+
+
+def init(
+    *,
+    service_name: str | None = None,
+    service_version: str | None = None,
+    environment: str | None = None,
+    endpoint: str | None = None,
+    headers: Mapping[str, str] | str | None = None,
+    api_key: str | None = None,
+    console: bool | None = None,
+    content_capture_rate: float | None = None,
+    compression: str | None = None,
+    export_timeout: float | None = None,
+    shutdown_timeout: float | None = None,
+    instrumentations: list[str] | bool | None = None,
+    disabled_instrumentations: list[str] | None = None,
+    strict: bool | None = None,
+    redaction: bool | None = None,
+    redaction_mode: str | None = None,
+    redact_keys: list[str] | None = None,
+    redact_patterns: list[str] | None = None,
+    redact_allow_keys: list[str] | None = None,
+    redact_pii: bool | None = None,
+    redaction_hash_key: str | None = None,
+    redaction_callback: Callable[..., Any] | None = None,
+) -> Settings:
+    """Set up botanu's pipeline once per process and return the resolved settings.
+
+    Every argument is optional. Precedence, the same for every setting: explicit
+    argument > ``BOTANU_*`` environment variable > standard ``OTEL_*`` variable >
+    default. A value that cannot be used is reported in one line naming the
+    setting and its source, and the default is used (``strict`` raises instead).
+
+    Args:
+        service_name: ``service.name`` (``BOTANU_SERVICE_NAME``, ``OTEL_SERVICE_NAME``).
+        service_version: ``service.version`` (``BOTANU_SERVICE_VERSION``).
+        environment: ``deployment.environment.name`` and the runs' default
+            environment (``BOTANU_ENVIRONMENT``, ``OTEL_DEPLOYMENT_ENVIRONMENT``).
+        endpoint: Full OTLP/HTTP traces URL (``BOTANU_ENDPOINT``,
+            ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` +
+            ``/v1/traces``; default ``http://localhost:4318/v1/traces``).
+        headers: Extra export headers, a mapping or ``k=v,k2=v2``
+            (``BOTANU_HEADERS``, ``OTEL_EXPORTER_OTLP_(TRACES_)HEADERS``).
+        api_key: Sent as ``Authorization: Bearer`` to the endpoint only (``BOTANU_API_KEY``).
+        console: Print each finished trace as a tree on stderr (``BOTANU_CONSOLE``).
+        content_capture_rate: Share of runs (0..1) whose decorated function
+            arguments are captured (``BOTANU_CONTENT_CAPTURE_RATE``; default 0).
+        compression: ``gzip`` (default) or ``none``.
+        export_timeout: Seconds per export request (``OTEL_EXPORTER_OTLP_TIMEOUT`` is in ms).
+        shutdown_timeout: Upper bound in seconds for flush at exit (default 5).
+        instrumentations: Which HTTP-client/threading instrumentations to enable
+            (names, or False for none; default all that are installed).
+        disabled_instrumentations: Names to skip (``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``).
+        strict: Raise :class:`BotanuUsageError` on misuse instead of warning (``BOTANU_STRICT``).
+        redaction: Turn redaction off with False (on by default; not recommended).
+        redaction_mode: ``mask`` (default), ``remove`` or ``hash``.
+        redact_keys: Extra attribute key names whose values are always redacted.
+        redact_patterns: Extra regular expressions whose matches are redacted.
+        redact_allow_keys: Attribute keys never touched by redaction.
+        redact_pii: Also redact emails, phone numbers and IP addresses.
+        redaction_hash_key: Key for ``hash`` mode (random per process by default).
+        redaction_callback: ``callback(key, original, redacted) -> value``, the final say.
+
+    A second call is a no-op with one warning naming the settings it ignored. If
+    an SDK ``TracerProvider`` is already installed (yours, or
+    ``opentelemetry-instrument``'s), botanu adds its processors to it.
+    """
+    explicit = {name: value for name, value in locals().items() if value is not None}
+    return _pipeline.init(**explicit)
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """Flush and stop botanu's pipeline within ``timeout`` seconds (default: ``shutdown_timeout``).
+
+    Returns True if every span was delivered. Safe to call more than once; also
+    run automatically at interpreter exit.
+    """
+    return _pipeline.shutdown(timeout)
+
+
+def force_flush(timeout: float | None = None) -> bool:
+    """Export everything queued, waiting at most ``timeout`` seconds.
+
+    Returns True only if every span ended before the call was delivered and no
+    export failed or span was dropped since the previous flush. (The stock
+    BatchSpanProcessor reports True even when exports failed; botanu does not.)
+    """
+    return _pipeline.force_flush(timeout)
+
+
+def stats() -> dict[str, Any]:
+    """Return counters that account for every span: queued, exported, dropped by reason."""
+    return _pipeline.stats()

@@ -1,0 +1,393 @@
+"""Settings: the one place where botanu's configuration is resolved.
+
+Precedence is the same for every setting: explicit argument > ``BOTANU_*``
+environment variable > standard ``OTEL_*`` environment variable > default.
+A value that does not parse is reported in one line that names the setting and
+where the value came from; the default is used instead (strict mode raises).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from botanu._safety import BotanuUsageError, strict_mode
+
+logger = logging.getLogger("botanu")
+
+DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
+TRACES_PATH = "/v1/traces"
+REDACTION_MODES = ("mask", "remove", "hash")
+COMPRESSIONS = ("gzip", "none")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class SettingError(ValueError):
+    """A setting's value could not be used."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one botanu pipeline.
+
+    Build it with :func:`resolve_settings`; every field has already been parsed
+    and validated. ``sources`` says where each value came from (``argument``, the
+    name of an environment variable, or ``default``).
+    """
+
+    service_name: str = "unknown_service:python"
+    service_version: str | None = None
+    environment: str | None = None
+    endpoint: str = DEFAULT_ENDPOINT
+    headers: Mapping[str, str] = field(default_factory=dict)
+    api_key: str | None = None
+    console: bool = False
+    content_capture_rate: float = 0.0
+    compression: str = "gzip"
+    export_timeout: float = 10.0
+    shutdown_timeout: float = 5.0
+    instrumentations: tuple[str, ...] | None = None
+    disabled_instrumentations: tuple[str, ...] = ()
+    strict: bool = False
+    # Redaction (see botanu.redaction).
+    redaction: bool = True
+    redaction_mode: str = "mask"
+    redact_keys: tuple[str, ...] = ()
+    redact_patterns: tuple[str, ...] = ()
+    redact_allow_keys: tuple[str, ...] = ()
+    redact_pii: bool = False
+    redaction_hash_key: str | None = None
+    redaction_callback: Callable[..., Any] | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def describe(self) -> dict[str, str]:
+        """Return the settings as printable strings, secrets masked."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "sources":
+                continue
+            value = getattr(self, f.name)
+            if f.name in _SECRET_FIELDS and value:
+                shown = "***"
+            elif f.name == "headers":
+                shown = ", ".join(f"{k}=***" for k in value) or "(none)"
+            else:
+                shown = repr(value)
+            out[f.name] = f"{shown}  [{self.sources.get(f.name, 'default')}]"
+        return out
+
+
+_SECRET_FIELDS = {"api_key", "redaction_hash_key"}
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def _parse_str(raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise SettingError("expected a string")
+    value = raw.strip()
+    if not value:
+        raise SettingError("must not be empty")
+    return value
+
+
+def _parse_bool(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered in _TRUE:
+            return True
+        if lowered in _FALSE:
+            return False
+    raise SettingError("expected true/false (1/0, yes/no, on/off)")
+
+
+def _number(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise SettingError("expected a number")
+    try:
+        return float(raw)
+    except (TypeError, ValueError):
+        raise SettingError("expected a number") from None
+
+
+def _parse_rate(raw: Any) -> float:
+    value = _number(raw)
+    if not 0.0 <= value <= 1.0:
+        raise SettingError("expected a number between 0 and 1")
+    return value
+
+
+def _parse_seconds(raw: Any) -> float:
+    value = _number(raw)
+    if not 0.0 < value <= 3600.0:
+        raise SettingError("expected seconds between 0 and 3600")
+    return value
+
+
+def _parse_otel_millis(raw: Any) -> float:
+    """OTEL_EXPORTER_OTLP_TIMEOUT is in milliseconds per the specification."""
+    return _parse_seconds(_number(raw) / 1000.0)
+
+
+def _parse_list(raw: Any) -> tuple[str, ...]:
+    if isinstance(raw, str):
+        items = raw.split(",")
+    elif isinstance(raw, (list, tuple, set, frozenset)):
+        items = list(raw)
+    else:
+        raise SettingError("expected a comma-separated string or a list of strings")
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise SettingError("expected strings in the list")
+        if item.strip():
+            out.append(item.strip())
+    return tuple(out)
+
+
+def _parse_instrumentations(raw: Any) -> tuple[str, ...] | None:
+    if isinstance(raw, bool) or (isinstance(raw, str) and raw.strip().lower() in _TRUE | _FALSE - {""}):
+        return None if _parse_bool(raw) else ()
+    return _parse_list(raw)
+
+
+def _parse_choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
+    def parse(raw: Any) -> str:
+        value = _parse_str(raw).lower()
+        if value not in choices:
+            raise SettingError("expected one of " + ", ".join(choices))
+        return value
+
+    return parse
+
+
+def _parse_compression(raw: Any) -> str:
+    value = _parse_str(raw).lower()
+    if value in ("", "none", "identity"):
+        return "none"
+    if value != "gzip":
+        raise SettingError("expected gzip or none")
+    return value
+
+
+def _parse_headers(raw: Any) -> dict[str, str]:
+    """Headers as a mapping or in the OTEL ``k1=v1,k2=v2`` (URL-encoded) form."""
+    if isinstance(raw, Mapping):
+        items = list(raw.items())
+    elif isinstance(raw, str):
+        items = []
+        for part in raw.split(","):
+            if not part.strip():
+                continue
+            if "=" not in part:
+                raise SettingError("expected key=value pairs separated by commas")
+            key, _, value = part.partition("=")
+            items.append((urllib.parse.unquote(key.strip()), urllib.parse.unquote(value.strip())))
+    else:
+        raise SettingError("expected a mapping or 'key=value,key2=value2'")
+    out: dict[str, str] = {}
+    for key, value in items:
+        if not isinstance(key, str) or not isinstance(value, str) or not re.fullmatch(r"[!-9;-~]+", key):
+            raise SettingError("header names and values must be strings (names without spaces or ':')")
+        out[key.lower()] = value
+    return out
+
+
+def _parse_url(raw: Any) -> str:
+    value = _parse_str(raw)
+    parsed = urllib.parse.urlsplit(value)
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
+        raise SettingError("expected an http:// or https:// URL with a host")
+    try:
+        parsed.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise SettingError("the URL has an invalid port") from None
+    return value
+
+
+def _parse_callable(raw: Any) -> Callable[..., Any]:
+    if not callable(raw):
+        raise SettingError("expected a callable")
+    return raw
+
+
+# --------------------------------------------------------------------------- table
+
+
+@dataclass(frozen=True)
+class _Spec:
+    parse: Callable[[Any], Any]
+    botanu_env: str | None
+    otel_envs: tuple[tuple[str, Callable[[Any], Any] | None], ...] = ()
+    secret: bool = False
+
+
+def _otel(*names: str) -> tuple[tuple[str, None], ...]:
+    return tuple((name, None) for name in names)
+
+
+_SPECS: dict[str, _Spec] = {
+    "service_name": _Spec(_parse_str, "BOTANU_SERVICE_NAME", _otel("OTEL_SERVICE_NAME")),
+    "service_version": _Spec(_parse_str, "BOTANU_SERVICE_VERSION"),
+    "environment": _Spec(_parse_str, "BOTANU_ENVIRONMENT", _otel("OTEL_DEPLOYMENT_ENVIRONMENT")),
+    "endpoint": _Spec(
+        _parse_url,
+        "BOTANU_ENDPOINT",
+        (
+            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", None),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", lambda raw: _parse_url(raw).rstrip("/") + TRACES_PATH),
+        ),
+    ),
+    "headers": _Spec(
+        _parse_headers,
+        "BOTANU_HEADERS",
+        _otel("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
+        secret=True,
+    ),
+    "api_key": _Spec(_parse_str, "BOTANU_API_KEY", secret=True),
+    "console": _Spec(_parse_bool, "BOTANU_CONSOLE"),
+    "content_capture_rate": _Spec(_parse_rate, "BOTANU_CONTENT_CAPTURE_RATE"),
+    "compression": _Spec(
+        _parse_compression,
+        "BOTANU_COMPRESSION",
+        _otel("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "OTEL_EXPORTER_OTLP_COMPRESSION"),
+    ),
+    "export_timeout": _Spec(
+        _parse_seconds,
+        "BOTANU_EXPORT_TIMEOUT",
+        (
+            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", _parse_otel_millis),
+            ("OTEL_EXPORTER_OTLP_TIMEOUT", _parse_otel_millis),
+        ),
+    ),
+    "shutdown_timeout": _Spec(_parse_seconds, "BOTANU_SHUTDOWN_TIMEOUT"),
+    "instrumentations": _Spec(_parse_instrumentations, "BOTANU_INSTRUMENTATIONS"),
+    "disabled_instrumentations": _Spec(
+        _parse_list, "BOTANU_DISABLED_INSTRUMENTATIONS", _otel("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")
+    ),
+    "strict": _Spec(_parse_bool, "BOTANU_STRICT"),
+    "redaction": _Spec(_parse_bool, "BOTANU_REDACTION"),
+    "redaction_mode": _Spec(_parse_choice(REDACTION_MODES), "BOTANU_REDACTION_MODE"),
+    "redact_keys": _Spec(_parse_list, "BOTANU_REDACT_KEYS"),
+    "redact_patterns": _Spec(_parse_list, "BOTANU_REDACT_PATTERNS"),
+    "redact_allow_keys": _Spec(_parse_list, "BOTANU_REDACT_ALLOW_KEYS"),
+    "redact_pii": _Spec(_parse_bool, "BOTANU_REDACT_PII"),
+    "redaction_hash_key": _Spec(_parse_str, "BOTANU_REDACTION_HASH_KEY", secret=True),
+    "redaction_callback": _Spec(_parse_callable, None),
+}
+
+SETTING_NAMES = tuple(_SPECS)
+
+
+def _shown(raw: Any, secret: bool) -> str:
+    if secret:
+        return "<hidden>"
+    text = repr(raw)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _report(name: str, source: str, raw: Any, secret: bool, problem: str, fallback: str) -> None:
+    shown = _shown(raw, secret)
+    message = f"botanu: invalid value for setting '{name}' from {source}: {shown} ({problem}); {fallback}"
+    if strict_mode():
+        raise BotanuUsageError(message)
+    logger.error(message)
+
+
+def _strip_userinfo(endpoint: str, source: str) -> str:
+    parsed = urllib.parse.urlsplit(endpoint)
+    if parsed.username is None and parsed.password is None:
+        return endpoint
+    host = parsed.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parsed.port}" if parsed.port else "")
+    logger.warning(
+        "botanu: the endpoint from %s contained credentials (user:password@); they were removed and are "
+        "not sent. Use api_key / BOTANU_API_KEY or headers for authentication.",
+        source,
+    )
+    return urllib.parse.urlunsplit(parsed._replace(netloc=netloc))
+
+
+def resolve_settings(
+    explicit: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Resolve every setting from explicit arguments, then the environment, then defaults.
+
+    Unknown names in ``explicit`` are reported (strict mode raises) and ignored.
+    """
+    explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
+    env = os.environ if environ is None else environ
+    for unknown in sorted(set(explicit) - set(_SPECS)):
+        message = f"botanu: unknown setting '{unknown}' ignored"
+        if strict_mode():
+            raise BotanuUsageError(message)
+        logger.warning(message)
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    defaults = Settings()
+    for name, spec in _SPECS.items():
+        candidates: list[tuple[str, Any, Callable[[Any], Any]]] = []
+        if name in explicit:
+            candidates.append(("argument", explicit[name], spec.parse))
+        if spec.botanu_env and env.get(spec.botanu_env, "").strip():
+            candidates.append((spec.botanu_env, env[spec.botanu_env], spec.parse))
+        for env_name, parse in spec.otel_envs:
+            if env.get(env_name, "").strip():
+                candidates.append((env_name, env[env_name], parse or spec.parse))
+        for index, (source, raw, parse) in enumerate(candidates):
+            try:
+                values[name] = parse(raw)
+                sources[name] = source
+                break
+            except SettingError as error:
+                rest = candidates[index + 1 :]
+                fallback = f"using {rest[0][0]} instead" if rest else "using the default"
+                _report(name, source, raw, spec.secret, str(error), fallback)
+        else:
+            sources[name] = "default"
+
+    if "endpoint" in values:
+        values["endpoint"] = _strip_userinfo(values["endpoint"], sources["endpoint"])
+    if "service_name" not in values:
+        values["service_name"] = _service_name_from_resource_env(env) or defaults.service_name
+    return Settings(**values, sources=sources)
+
+
+def _service_name_from_resource_env(env: Mapping[str, str]) -> str | None:
+    for part in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, _, value = part.partition("=")
+        if key.strip() == "service.name" and value.strip():
+            return urllib.parse.unquote(value.strip())
+    return None
+
+
+def differing_settings(current: Settings, explicit: Mapping[str, Any]) -> list[str]:
+    """Names of explicit arguments whose value differs from the active settings."""
+    out = []
+    for name, raw in explicit.items():
+        if raw is None or name not in _SPECS:
+            continue
+        try:
+            value = _SPECS[name].parse(raw)
+        except SettingError:
+            out.append(name)
+            continue
+        if name == "endpoint":
+            value = _strip_userinfo(value, "argument") if value != current.endpoint else value
+        if value != getattr(current, name):
+            out.append(name)
+    return out

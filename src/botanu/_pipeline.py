@@ -1,0 +1,314 @@
+"""Builds botanu's span pipeline and attaches it to a TracerProvider.
+
+::
+
+    span start --> RunEnricher.on_start         copy botanu.* baggage onto every span
+    span end   --> Redactor(wrapper).on_end     a redacted copy goes on to
+                       +--> DeliveryProcessor   BatchSpanProcessor -> OTLP/HTTP (gzip)
+                       +--> ConsoleTreeProcessor (when console is on)
+
+``botanu.init()`` and the ``opentelemetry-instrument`` configurator both call
+:func:`build_processors`, so the two paths export exactly the same way.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+
+from botanu import _run, _safety, _stats
+from botanu._config import Settings, differing_settings, resolve_settings
+from botanu._enricher import RunEnricher
+from botanu._tracing import reset_tracer
+from botanu._version import __version__
+from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, OTLPHttpSpanExporter
+
+logger = logging.getLogger("botanu")
+
+
+class FanOutProcessor(SpanProcessor):
+    """Hand each ended span to several processors (after redaction, to all of them)."""
+
+    def __init__(self, processors: Sequence[SpanProcessor]) -> None:
+        self.processors = tuple(processors)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        for processor in self.processors:
+            processor.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        for processor in self.processors:
+            processor.on_end(span)
+
+    def shutdown(self) -> None:
+        for processor in self.processors:
+            processor.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        results = [processor.force_flush(timeout_millis) for processor in self.processors]
+        return all(results)
+
+
+@dataclass
+class Processors:
+    """The processors botanu adds to a provider, in order."""
+
+    enricher: RunEnricher
+    export: SpanProcessor  # the redacting wrapper (or the fan-out when redaction is off)
+    delivery: DeliveryProcessor
+
+    def all(self) -> tuple[SpanProcessor, ...]:
+        return (self.enricher, self.export)
+
+
+def build_resource(settings: Settings) -> Resource:
+    """Resource attributes; the SDK merges in ``OTEL_RESOURCE_ATTRIBUTES`` and ``OTEL_SERVICE_NAME``."""
+    attributes: dict[str, Any] = {
+        "telemetry.distro.name": "botanu",
+        "telemetry.distro.version": __version__,
+    }
+    if settings.sources.get("service_name", "default") != "default":
+        attributes["service.name"] = settings.service_name
+    if settings.service_version:
+        attributes["service.version"] = settings.service_version
+    if settings.environment:
+        attributes["deployment.environment.name"] = settings.environment
+    return Resource.create(attributes)
+
+
+def _redacting(chain: SpanProcessor, settings: Settings) -> SpanProcessor:
+    if not settings.redaction:
+        logger.warning("botanu: redaction is OFF (BOTANU_REDACTION=0): secrets in spans will be exported")
+        return chain
+    try:
+        from botanu.redaction import RedactingSpanProcessor, Redactor
+    except ImportError:  # pragma: no cover - the redaction package ships with botanu
+        logger.error("botanu: the redaction package is missing; spans are exported unredacted")
+        return chain
+    return RedactingSpanProcessor(chain, Redactor.from_settings(settings))
+
+
+def build_exporter(settings: Settings) -> OTLPHttpSpanExporter:
+    """The OTLP/HTTP exporter for ``settings``."""
+    return OTLPHttpSpanExporter(
+        settings.endpoint,
+        headers=settings.headers,
+        api_key=settings.api_key,
+        compression=settings.compression,
+        timeout=settings.export_timeout,
+    )
+
+
+def build_processors(settings: Settings, exporter: SpanExporter | None = None) -> Processors:
+    """Create botanu's processors for ``settings`` (not yet attached to a provider).
+
+    ``exporter`` replaces the OTLP/HTTP exporter (benchmarks use a null one).
+    """
+    exporter = exporter if exporter is not None else build_exporter(settings)
+    delivery = DeliveryProcessor(exporter)
+    downstream: list[SpanProcessor] = [delivery]
+    if settings.console:
+        downstream.append(ConsoleTreeProcessor())
+    chain = delivery if len(downstream) == 1 else FanOutProcessor(downstream)
+    return Processors(RunEnricher(), _redacting(chain, settings), delivery)
+
+
+# --------------------------------------------------------------------------- the active pipeline
+
+
+@dataclass
+class _Active:
+    settings: Settings
+    provider: TracerProvider | None
+    processors: Processors | None
+    owns_provider: bool
+
+
+_lock = threading.RLock()
+_active: _Active | None = None
+_atexit_registered = False
+# Providers that already carry botanu's processors (from init() or the configurator).
+_equipped: weakref.WeakKeyDictionary[TracerProvider, Processors] = weakref.WeakKeyDictionary()
+
+
+def equip(provider: TracerProvider, settings: Settings) -> Processors:
+    """Add botanu's processors to ``provider`` once; return the processors it carries."""
+    with _lock:
+        existing = _equipped.get(provider)
+        if existing is not None:
+            return existing
+        processors = build_processors(settings)
+        for processor in processors.all():
+            provider.add_span_processor(processor)
+        _equipped[provider] = processors
+        return processors
+
+
+def _disabled_by_env() -> str | None:
+    for name in ("OTEL_SDK_DISABLED", "BOTANU_DISABLED"):
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return name
+    return None
+
+
+def init(**kwargs: Any) -> Settings:
+    """See :func:`botanu.init`."""
+    global _active
+    with _lock:
+        if _active is not None:
+            ignored = differing_settings(_active.settings, kwargs)
+            logger.warning(
+                "botanu: init() was already called; this call is ignored%s",
+                f" (settings not applied: {', '.join(ignored)})" if ignored else "",
+            )
+            return _active.settings
+        settings = resolve_settings(kwargs)
+        if settings.strict:
+            _safety.set_strict(True)
+        _run.configure(settings.environment, settings.content_capture_rate)
+        disabled = _disabled_by_env()
+        if disabled:
+            logger.info("botanu: %s is set; no spans are exported", disabled)
+            _active = _Active(settings, None, None, False)
+            return settings
+
+        provider, owns = _provider_for(settings)
+        if provider is None:
+            _active = _Active(settings, None, None, False)
+            return settings
+        already = provider in _equipped
+        processors = equip(provider, settings)
+        if already:
+            logger.info(
+                "botanu: the tracer provider already carries botanu's pipeline (opentelemetry-instrument "
+                "with the botanu configurator); init() adds nothing, so each span is exported once"
+            )
+        _active = _Active(settings, provider, processors, owns)
+        reset_tracer()
+        _instrument(settings)
+        _register_atexit()
+        return settings
+
+
+def _provider_for(settings: Settings) -> tuple[TracerProvider | None, bool]:
+    current = trace.get_tracer_provider()
+    if isinstance(current, TracerProvider):
+        logger.debug("botanu: attaching to the existing SDK TracerProvider")
+        return current, False
+    if isinstance(current, trace.ProxyTracerProvider):
+        provider = TracerProvider(resource=build_resource(settings), shutdown_on_exit=False)
+        trace.set_tracer_provider(provider)
+        if trace.get_tracer_provider() is provider:
+            return provider, True
+        current = trace.get_tracer_provider()
+        if isinstance(current, TracerProvider):  # another thread set one first: use it
+            provider.shutdown()
+            return current, False
+    logger.warning(
+        "botanu: the global TracerProvider is %s, not the OpenTelemetry SDK's, so botanu cannot add its "
+        "processors: spans go to that provider without botanu's run stamping, redaction and export",
+        type(current).__name__,
+    )
+    return None, False
+
+
+def _instrument(settings: Settings) -> None:
+    from botanu import _instrumentation
+
+    with _safety.contained("enabling instrumentations"):
+        active = _instrumentation.instrument(settings)
+        logger.debug("botanu: instrumentations on: %s", ", ".join(active) or "(none)")
+
+
+def _register_atexit() -> None:
+    global _atexit_registered
+    if not _atexit_registered:
+        atexit.register(_at_exit)
+        _atexit_registered = True
+
+
+def _at_exit() -> None:
+    with _safety.contained("flushing at exit"):
+        shutdown()
+
+
+def force_flush(timeout: float | None = None) -> bool:
+    """See :func:`botanu.force_flush`."""
+    active = _active
+    if active is None or active.processors is None:
+        return True
+    seconds = active.settings.shutdown_timeout if timeout is None else _seconds(timeout)
+    return active.processors.export.force_flush(int(seconds * 1000))
+
+
+def shutdown(timeout: float | None = None) -> bool:
+    """See :func:`botanu.shutdown`."""
+    global _active
+    with _lock:
+        active = _active
+        _active = None
+    if active is None or active.processors is None:
+        return True
+    seconds = active.settings.shutdown_timeout if timeout is None else _seconds(timeout)
+    processors = active.processors
+    with _safety.contained("shutting down"):
+        delivered = processors.export.force_flush(int(seconds * 1000))
+        processors.delivery.shutdown(int(seconds * 1000))
+        processors.export.shutdown()
+        if active.provider is not None:
+            _equipped.pop(active.provider, None)
+        _report_losses()
+        return delivered
+    return False
+
+
+def _seconds(timeout: object) -> float:
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0:
+        return float(timeout)
+    _safety.misuse("timeout must be a non-negative number of seconds, got %r; using 5", timeout)
+    return 5.0
+
+
+def _report_losses() -> None:
+    dropped = _stats.snapshot()["dropped"]
+    total = sum(dropped.values())
+    if total:
+        logger.warning(
+            "botanu: %d span(s) were not delivered this run (%s)",
+            total,
+            ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
+        )
+
+
+def stats() -> dict[str, Any]:
+    """See :func:`botanu.stats`."""
+    out = _stats.snapshot()
+    with _lock:
+        live = sum(processors.delivery.spans_queued for processors in _equipped.values())
+    out["spans_queued"] = out.get("spans_queued", 0) + live
+    return out
+
+
+def active_settings() -> Settings | None:
+    return _active.settings if _active is not None else None
+
+
+def _reset_for_tests() -> None:
+    """Forget the active pipeline without shutting it down (tests reset the OTel globals too)."""
+    global _active
+    with _lock:
+        _active = None
+        _equipped.clear()
+    reset_tracer()

@@ -1,0 +1,855 @@
+"""The run context: ``event()``, ``step()``, ``outcome()`` and ``current_run()``.
+
+A *run* is one execution of a business workflow (a support ticket handled, a
+checkout completed). ``event()`` opens it as a span ``botanu.run/<workflow>``
+and puts its identity in W3C baggage, so every span started inside it, in this
+process or in services it calls, can be attributed to the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import json
+import os
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
+
+from opentelemetry import baggage, context, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from botanu._safety import BotanuUsageError, contained, misuse, report_internal
+from botanu._tracing import tracer, with_baggage
+
+# Attribute names and baggage keys: a stable wire contract.
+RUN_ID = "botanu.run_id"
+WORKFLOW = "botanu.workflow"
+EVENT_ID = "botanu.event_id"
+CUSTOMER_ID = "botanu.customer_id"
+TENANT_ID = "botanu.tenant_id"
+ENVIRONMENT = "botanu.environment"
+STEP = "botanu.step"
+PARENT_RUN_ID = "botanu.parent_run_id"
+INPUT = "botanu.input"
+
+OUTCOME_STATUS = "botanu.outcome.status"
+OUTCOME_REASON = "botanu.outcome.reason"
+OUTCOME_VALUE_TYPE = "botanu.outcome.value_type"
+OUTCOME_VALUE_AMOUNT = "botanu.outcome.value_amount"
+OUTCOME_CONFIDENCE = "botanu.outcome.confidence"
+OUTCOME_METADATA_PREFIX = "botanu.outcome.metadata."
+
+OUTCOME_STATUSES = ("success", "failure", "partial", "timeout", "canceled")
+
+# Keys that identify a run; carried in baggage and stamped on every span inside it.
+RUN_BAGGAGE_KEYS = (RUN_ID, WORKFLOW, EVENT_ID, CUSTOMER_ID, TENANT_ID, ENVIRONMENT, STEP, PARENT_RUN_ID)
+
+RUN_SPAN_PREFIX = "botanu.run/"
+STEP_SPAN_PREFIX = "botanu.step/"
+
+MAX_INPUT_CHARS = 4096
+MAX_ID_CHARS = 256
+
+_RUN_KEY = context.create_key("botanu.run")
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+class _RunState:
+    """What a run needs while it is open (mutable, shared by its step contexts)."""
+
+    __slots__ = ("attributes", "auto_outcome", "ctx", "outcome", "owner", "span", "token")
+
+    def __init__(self, span: trace.Span, owner: object, auto_outcome: bool | None) -> None:
+        self.span = span
+        self.owner = owner
+        # None marks a step: steps have no outcome of their own.
+        self.auto_outcome = auto_outcome
+        # The run's identity attributes, reused for its step spans.
+        self.attributes: dict[str, str] = {}
+        # The explicit outcome, applied when the run ends so that the last call wins whole.
+        self.outcome: dict[str, Any] | None = None
+        self.token: object | None = None
+        self.ctx: context.Context | None = None
+
+
+class RunContext:
+    """The identity of the active run, as returned by :func:`current_run` (read-only).
+
+    ``step`` is the innermost active :func:`step` name. In a service that only
+    received the run through baggage (no local ``event()``), the ids come from
+    the baggage and outcomes cannot be set locally.
+    """
+
+    # Plain slots behind read-only properties: several times cheaper to create
+    # than a frozen dataclass, and one is created per run and per step.
+    __slots__ = (
+        "_customer_id",
+        "_environment",
+        "_event_id",
+        "_parent_run_id",
+        "_run_id",
+        "_state",
+        "_step",
+        "_tenant_id",
+        "_workflow",
+    )
+
+    def __init__(
+        self,
+        run_id: str,
+        workflow: str,
+        event_id: str | None = None,
+        customer_id: str | None = None,
+        tenant_id: str | None = None,
+        environment: str | None = None,
+        parent_run_id: str | None = None,
+        step: str | None = None,
+        _state: _RunState | None = None,
+    ) -> None:
+        self._run_id = run_id
+        self._workflow = workflow
+        self._event_id = event_id
+        self._customer_id = customer_id
+        self._tenant_id = tenant_id
+        self._environment = environment
+        self._parent_run_id = parent_run_id
+        self._step = step
+        self._state = _state
+
+    @property
+    def run_id(self) -> str:
+        """The run's UUIDv7."""
+        return self._run_id
+
+    @property
+    def workflow(self) -> str:
+        return self._workflow
+
+    @property
+    def event_id(self) -> str | None:
+        return self._event_id
+
+    @property
+    def customer_id(self) -> str | None:
+        return self._customer_id
+
+    @property
+    def tenant_id(self) -> str | None:
+        return self._tenant_id
+
+    @property
+    def environment(self) -> str | None:
+        return self._environment
+
+    @property
+    def parent_run_id(self) -> str | None:
+        """The enclosing run's id (local or from inbound baggage), if any."""
+        return self._parent_run_id
+
+    @property
+    def step(self) -> str | None:
+        """The innermost active step, if any."""
+        return self._step
+
+    @property
+    def is_local(self) -> bool:
+        """True when the run was started by ``event()`` in this process."""
+        return self._state is not None
+
+    def _fields(self) -> tuple[str | None, ...]:
+        return (
+            self._run_id,
+            self._workflow,
+            self._event_id,
+            self._customer_id,
+            self._tenant_id,
+            self._environment,
+            self._parent_run_id,
+            self._step,
+        )
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunContext) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        names = (
+            "run_id",
+            "workflow",
+            "event_id",
+            "customer_id",
+            "tenant_id",
+            "environment",
+            "parent_run_id",
+            "step",
+        )
+        return (
+            "RunContext(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
+        )
+
+    def _with_step(self, step: str) -> RunContext:
+        return RunContext(
+            self._run_id,
+            self._workflow,
+            self._event_id,
+            self._customer_id,
+            self._tenant_id,
+            self._environment,
+            self._parent_run_id,
+            step,
+            self._state,
+        )
+
+
+def current_run() -> RunContext | None:
+    """Return the active run, or None outside any run.
+
+    Works in threads, thread pools and asyncio tasks started inside the run, and
+    in a downstream service that received the run's baggage.
+    """
+    ctx = context.get_current()
+    run = ctx.get(_RUN_KEY)
+    if run is not None:
+        return run  # type: ignore[no-any-return]
+    entries = baggage.get_all(ctx)
+    run_id = entries.get(RUN_ID)
+    if not run_id:
+        return None
+
+    def text(key: str) -> str | None:
+        value = entries.get(key)
+        return None if value is None else str(value)
+
+    return RunContext(
+        run_id=str(run_id),
+        workflow=text(WORKFLOW) or "",
+        event_id=text(EVENT_ID),
+        customer_id=text(CUSTOMER_ID),
+        tenant_id=text(TENANT_ID),
+        environment=text(ENVIRONMENT),
+        parent_run_id=text(PARENT_RUN_ID),
+        step=text(STEP),
+    )
+
+
+# --------------------------------------------------------------------------- settings hooks
+
+_UNSET = object()
+_default_environment: object = _UNSET
+_capture_rate = 0.0
+
+
+def configure(environment: str | None, content_capture_rate: float) -> None:
+    """Called by ``init()`` with the resolved settings that runs depend on (None: read env again)."""
+    global _default_environment, _capture_rate
+    _default_environment = environment if environment is not None else _UNSET
+    _capture_rate = content_capture_rate
+
+
+def _environment_default() -> str | None:
+    global _default_environment
+    if _default_environment is _UNSET:
+        # Read once: os.environ lookups are too slow for every run.
+        _default_environment = (
+            os.environ.get("BOTANU_ENVIRONMENT") or os.environ.get("OTEL_DEPLOYMENT_ENVIRONMENT") or None
+        )
+    return _default_environment  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_id(name: str, value: object, site: tuple[str, int] | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value[:MAX_ID_CHARS]
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)) or hasattr(value, "hex"):
+        misuse("%s should be a string, got %s; converted with str()", name, type(value).__name__, site=site)
+        return str(value)[:MAX_ID_CHARS]
+    misuse("%s must be a string, got %s; the run records no %s", name, type(value).__name__, name, site=site)
+    return None
+
+
+def _call_id(
+    name: str, fn: Callable[..., Any], args: tuple, kwargs: dict, site: tuple[str, int]
+) -> str | None:
+    try:
+        value = fn(*args, **kwargs)
+    except Exception as error:
+        misuse(
+            "the %s callable raised %s: %s; the run records no %s",
+            name,
+            type(error).__name__,
+            error,
+            name,
+            site=site,
+        )
+        return None
+    return _check_id(name, value, site)
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return f"<{type(value).__name__}>"
+
+
+@functools.lru_cache(maxsize=512)
+def _signature(fn: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(fn)
+    except (TypeError, ValueError):
+        return None
+
+
+def _capture(fn: Callable[..., Any], args: tuple, kwargs: dict) -> str | None:
+    with contained("capturing the input"):
+        signature = _signature(fn)
+        if signature is None:
+            arguments: Mapping[str, Any] = {"args": args, "kwargs": kwargs}
+        else:
+            bound = signature.bind_partial(*args, **kwargs)
+            arguments = {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+        text = json.dumps(arguments, default=_json_default, ensure_ascii=False)
+        if len(text) > MAX_INPUT_CHARS:
+            text = text[:MAX_INPUT_CHARS] + "...[truncated]"
+        return text
+    return None
+
+
+def _should_capture(capture_input: bool | None) -> bool:
+    if capture_input is not None:
+        return bool(capture_input)
+    return _capture_rate > 0.0 and random.random() < _capture_rate
+
+
+# --------------------------------------------------------------------------- start / end
+
+
+def _start_run(
+    owner: object,
+    *,
+    event_id: str | None,
+    customer_id: str | None,
+    workflow: str,
+    environment: str | None,
+    tenant_id: str | None,
+    auto_outcome: bool,
+    span_kind: SpanKind,
+    captured_input: str | None = None,
+    attach: bool = True,
+) -> _RunState:
+    from botanu._ids import uuid7
+
+    parent_ctx = context.get_current()
+    parent: RunContext | None = parent_ctx.get(_RUN_KEY)  # type: ignore[assignment]
+    if parent is not None:
+        parent_run_id: str | None = parent.run_id
+        tenant_id = tenant_id or parent.tenant_id
+        environment = environment or parent.environment
+    else:
+        inbound = baggage.get_baggage(RUN_ID, parent_ctx)
+        parent_run_id = str(inbound) if inbound else None
+    environment = environment or _environment_default()
+    run_id = uuid7()
+
+    entries = {RUN_ID: run_id, WORKFLOW: workflow}
+    if event_id is not None:
+        entries[EVENT_ID] = event_id
+    if customer_id is not None:
+        entries[CUSTOMER_ID] = customer_id
+    if tenant_id is not None:
+        entries[TENANT_ID] = tenant_id
+    if environment is not None:
+        entries[ENVIRONMENT] = environment
+    if parent_run_id is not None:
+        entries[PARENT_RUN_ID] = parent_run_id
+    attributes: dict[str, Any] = dict(entries)
+    if captured_input is not None:
+        attributes[INPUT] = captured_input
+
+    span = tracer().start_span(
+        RUN_SPAN_PREFIX + workflow, context=parent_ctx, kind=span_kind, attributes=attributes
+    )
+    state = _RunState(span, owner, auto_outcome)
+    state.attributes = entries
+    run = RunContext(
+        run_id, workflow, event_id, customer_id, tenant_id, environment, parent_run_id, None, state
+    )
+    ctx = trace.set_span_in_context(span, parent_ctx)
+    ctx = with_baggage(ctx, entries, remove=(STEP,))
+    state.ctx = context.set_value(_RUN_KEY, run, ctx)
+    if attach:
+        state.token = context.attach(state.ctx)
+    return state
+
+
+def _finish_span(span: trace.Span, error: BaseException | None, state: _RunState | None) -> None:
+    """Record how a run or step ended on its span. Steps pass ``state=None``."""
+    explicit = state.outcome if state is not None else None
+    automatic: tuple[str, str | None] | None = None
+    if error is None or isinstance(error, GeneratorExit):
+        automatic = ("success", None)
+    elif isinstance(error, asyncio.CancelledError):
+        automatic = ("canceled", "asyncio.CancelledError")
+    elif isinstance(error, SystemExit) and error.code in (None, 0):
+        automatic = ("success", "SystemExit(0)")
+    else:
+        span.record_exception(error, escaped=True)
+        description = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        span.set_status(Status(StatusCode.ERROR, description))
+        if isinstance(error, KeyboardInterrupt):
+            automatic = ("canceled", "KeyboardInterrupt")
+        else:
+            automatic = ("failure", type(error).__name__)
+            # An explicit non-success outcome (say "timeout") is the user's better word;
+            # an explicit "success" is contradicted by the exception.
+            if explicit is not None and explicit.get(OUTCOME_STATUS) == "success":
+                explicit = None
+    if state is None:
+        return
+    if explicit is not None:
+        span.set_attributes(explicit)
+    elif automatic[0] != "success" or state.auto_outcome:
+        status, reason = automatic
+        span.set_attributes(
+            {OUTCOME_STATUS: status} if reason is None else {OUTCOME_STATUS: status, OUTCOME_REASON: reason}
+        )
+
+
+def _detach(token: object | None) -> None:
+    if token is None:
+        return
+    try:
+        context.detach(token)  # type: ignore[arg-type]
+    except Exception:
+        report_internal("detaching the run context")
+
+
+def _end(state: _RunState | None, error: BaseException | None) -> None:
+    if state is None:
+        return
+    try:
+        _finish_span(state.span, error, state if state.auto_outcome is not None else None)
+        state.span.end()
+    except Exception:
+        report_internal("ending a span")
+    _detach(state.token)
+    state.token = None
+
+
+# --------------------------------------------------------------------------- scopes
+
+
+class _Scope:
+    """Shared machinery of ``event`` and ``step``: sync/async context manager and decorator."""
+
+    _owner_key: object
+
+    def _open(
+        self,
+        args: tuple | None = None,
+        kwargs: dict | None = None,
+        fn: Callable[..., Any] | None = None,
+        attach: bool = True,
+    ) -> _RunState | None:
+        raise NotImplementedError
+
+    def _enter(self) -> _RunState | None:
+        state = self._open()
+        self._last = state
+        return state
+
+    def _exit(self, error: BaseException | None) -> None:
+        found = context.get_value(self._owner_key)
+        state = (
+            found if isinstance(found, _RunState) and found.owner is self else getattr(self, "_last", None)
+        )
+        _end(state, error)
+
+    def __enter__(self) -> Any:
+        state = self._enter()
+        return _run_of(state)
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self._exit(exc)
+        return False
+
+    async def __aenter__(self) -> Any:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
+        self._exit(exc)
+        return False
+
+    def __call__(self, fn: _F) -> _F:
+        if not callable(fn):
+            misuse(
+                "%s() used as a decorator needs a function, got %s",
+                type(self).__name__.lower(),
+                type(fn).__name__,
+            )
+            return fn
+        if inspect.isasyncgenfunction(fn):
+            return self._wrap_async_generator(fn)  # type: ignore[return-value]
+        if inspect.isgeneratorfunction(fn):
+            return self._wrap_generator(fn)  # type: ignore[return-value]
+        if inspect.iscoroutinefunction(fn):
+            return self._wrap_coroutine(fn)  # type: ignore[return-value]
+        return self._wrap_function(fn)  # type: ignore[return-value]
+
+    def _wrap_function(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = self._open(args, kwargs, fn)
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as error:
+                _end(state, error)
+                raise
+            _end(state, None)
+            return result
+
+        return wrapper
+
+    def _wrap_coroutine(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = self._open(args, kwargs, fn)
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as error:
+                _end(state, error)
+                raise
+            _end(state, None)
+            return result
+
+        return wrapper
+
+    def _wrap_generator(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        # The span covers the whole iteration, but the run context is attached only
+        # while the generator's own code runs, so it never leaks to the consumer.
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = self._open(args, kwargs, fn, attach=False)
+            ctx = state.ctx if state is not None else None
+            inner = fn(*args, **kwargs)
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = context.attach(ctx) if ctx is not None else None
+                try:
+                    item = inner.throw(to_throw) if to_throw is not None else inner.send(to_send)
+                except StopIteration as stop:
+                    _detach(token)
+                    _end(state, None)
+                    return stop.value
+                except BaseException as error:
+                    _detach(token)
+                    _end(state, error)
+                    raise
+                _detach(token)
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    inner.close()
+                    _end(state, None)
+                    raise
+                except BaseException as error:
+                    to_throw = error
+
+        return wrapper
+
+    def _wrap_async_generator(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = self._open(args, kwargs, fn, attach=False)
+            ctx = state.ctx if state is not None else None
+            inner = fn(*args, **kwargs)
+            to_send: Any = None
+            to_throw: BaseException | None = None
+            while True:
+                token = context.attach(ctx) if ctx is not None else None
+                try:
+                    if to_throw is not None:
+                        item = await inner.athrow(to_throw)
+                    else:
+                        item = await inner.asend(to_send)
+                except StopAsyncIteration:
+                    _detach(token)
+                    _end(state, None)
+                    return
+                except BaseException as error:
+                    _detach(token)
+                    _end(state, error)
+                    raise
+                _detach(token)
+                to_send, to_throw = None, None
+                try:
+                    to_send = yield item
+                except GeneratorExit:
+                    await inner.aclose()
+                    _end(state, None)
+                    raise
+                except BaseException as error:
+                    to_throw = error
+
+        return wrapper
+
+
+def _run_of(state: _RunState | None) -> RunContext | None:
+    if state is None or state.ctx is None:
+        return None
+    return state.ctx.get(_RUN_KEY)  # type: ignore[return-value]
+
+
+_EVENT_STATE_KEY = context.create_key("botanu.event_state")
+_STEP_STATE_KEY = context.create_key("botanu.step_state")
+
+
+class Event(_Scope):
+    """A business run: use ``with``, ``async with`` or as a decorator. Made by :func:`event`."""
+
+    _owner_key = _EVENT_STATE_KEY
+
+    def __init__(
+        self,
+        *,
+        event_id: str | Callable[..., Any],
+        customer_id: str | Callable[..., Any],
+        workflow: str,
+        environment: str | None = None,
+        tenant_id: str | None = None,
+        auto_outcome_on_success: bool = True,
+        capture_input: bool | None = None,
+        span_kind: SpanKind = SpanKind.SERVER,
+    ) -> None:
+        if not isinstance(workflow, str) or not workflow.strip():
+            misuse("event() needs a non-empty workflow name, got %r; using 'unknown'", workflow, site=None)
+            workflow = "unknown"
+        if not isinstance(span_kind, SpanKind):
+            misuse(
+                "span_kind must be an opentelemetry.trace.SpanKind, got %r; using SERVER",
+                span_kind,
+                site=None,
+            )
+            span_kind = SpanKind.SERVER
+        self._workflow = workflow.strip()
+        self._event_id = event_id
+        self._customer_id = customer_id
+        self._environment = _check_id("environment", environment, None)
+        self._tenant_id = _check_id("tenant_id", tenant_id, None)
+        self._auto_outcome = bool(auto_outcome_on_success)
+        self._capture_input = capture_input
+        self._span_kind = span_kind
+
+    def _resolve(self, name: str, value: Any, args: tuple | None, kwargs: dict | None) -> str | None:
+        if callable(value):
+            if args is None:
+                misuse(
+                    "%s is a callable, which only works when event() decorates a function; "
+                    "pass a string in the context-manager form",
+                    name,
+                    site=None,
+                )
+                return None
+            return _call_id(name, value, args, kwargs or {}, None)
+        return _check_id(name, value, None)
+
+    def _open(
+        self,
+        args: tuple | None = None,
+        kwargs: dict | None = None,
+        fn: Callable[..., Any] | None = None,
+        attach: bool = True,
+    ) -> _RunState | None:
+        captured = None
+        if fn is not None and _should_capture(self._capture_input):
+            captured = _capture(fn, args or (), kwargs or {})
+        event_id = self._resolve("event_id", self._event_id, args, kwargs)
+        customer_id = self._resolve("customer_id", self._customer_id, args, kwargs)
+        try:
+            state = _start_run(
+                self,
+                event_id=event_id,
+                customer_id=customer_id,
+                workflow=self._workflow,
+                environment=self._environment,
+                tenant_id=self._tenant_id,
+                auto_outcome=self._auto_outcome,
+                span_kind=self._span_kind,
+                captured_input=captured,
+                attach=False,
+            )
+            state.ctx = context.set_value(_EVENT_STATE_KEY, state, state.ctx)
+            if attach:
+                state.token = context.attach(state.ctx)
+            return state
+        except BotanuUsageError:
+            raise
+        except Exception:
+            report_internal("starting a run")
+            return None
+
+
+class Step(_Scope):
+    """A phase of a run: use ``with``, ``async with`` or as a decorator. Made by :func:`step`."""
+
+    _owner_key = _STEP_STATE_KEY
+
+    def __init__(self, name: str) -> None:
+        if not isinstance(name, str) or not name.strip():
+            misuse("step() needs a non-empty name, got %r; using 'unnamed'", name)
+            name = "unnamed"
+        self._name = name.strip()
+
+    def _open(
+        self,
+        args: tuple | None = None,
+        kwargs: dict | None = None,
+        fn: Callable[..., Any] | None = None,
+        attach: bool = True,
+    ) -> _RunState | None:
+        try:
+            parent_ctx = context.get_current()
+            run: RunContext | None = parent_ctx.get(_RUN_KEY)  # type: ignore[assignment]
+            # The run's identity goes on at creation, in one go, so the enricher has nothing to add.
+            attributes = {STEP: self._name} if run is None else {**run._state.attributes, STEP: self._name}
+            span = tracer().start_span(
+                STEP_SPAN_PREFIX + self._name,
+                context=parent_ctx,
+                kind=SpanKind.INTERNAL,
+                attributes=attributes,
+            )
+            state = _RunState(span, self, auto_outcome=None)
+            ctx = trace.set_span_in_context(span, parent_ctx)
+            ctx = with_baggage(ctx, {STEP: self._name})
+            if run is not None:
+                ctx = context.set_value(_RUN_KEY, run._with_step(self._name), ctx)
+            state.ctx = context.set_value(_STEP_STATE_KEY, state, ctx)
+            if attach:
+                state.token = context.attach(state.ctx)
+            return state
+        except Exception:
+            report_internal("starting a step")
+            return None
+
+
+# --------------------------------------------------------------------------- public functions
+
+
+def event(
+    *,
+    event_id: str | Callable[..., Any],
+    customer_id: str | Callable[..., Any],
+    workflow: str,
+    environment: str | None = None,
+    tenant_id: str | None = None,
+    auto_outcome_on_success: bool = True,
+    capture_input: bool | None = None,
+    span_kind: SpanKind = SpanKind.SERVER,
+) -> Event:
+    """Open a business run. Use it as ``with``, ``async with`` or a decorator.
+
+    Args:
+        event_id: Business event identifier, the join key for outcome correlation.
+            A string, or (decorator form only) a callable that receives the
+            decorated function's arguments.
+        customer_id: The customer being served; same rules as ``event_id``.
+        workflow: Workflow name (low cardinality). The span is ``botanu.run/<workflow>``.
+        environment: Deployment environment; defaults to the configured one
+            (``BOTANU_ENVIRONMENT`` / ``OTEL_DEPLOYMENT_ENVIRONMENT``).
+        tenant_id: Tenant identifier for multi-tenant apps (inherited by nested runs).
+        auto_outcome_on_success: Mark the run ``success`` on a clean exit.
+        capture_input: Record the decorated function's arguments as JSON
+            (``botanu.input``, redacted before export). ``None`` samples with
+            ``content_capture_rate``.
+        span_kind: The run span's kind (default SERVER).
+
+    Every run gets a fresh UUIDv7 ``botanu.run_id``; ids travel as W3C baggage to
+    threads, tasks and downstream services. On an exception the span is marked
+    ERROR, the outcome becomes ``failure`` and the exception is re-raised.
+    """
+    return Event(
+        event_id=event_id,
+        customer_id=customer_id,
+        workflow=workflow,
+        environment=environment,
+        tenant_id=tenant_id,
+        auto_outcome_on_success=auto_outcome_on_success,
+        capture_input=capture_input,
+        span_kind=span_kind,
+    )
+
+
+def step(name: str) -> Step:
+    """Open a phase of the current run as an INTERNAL span ``botanu.step/<name>``.
+
+    Works as ``with``, ``async with`` and as a decorator; steps nest. The name is
+    stamped as ``botanu.step`` on the span and carried in baggage, so spans inside
+    the step (HTTP calls, LLM calls) say which step they belong to.
+    """
+    return Step(name)
+
+
+def outcome(
+    status: str,
+    reason: str | None = None,
+    value_type: str | None = None,
+    value_amount: float | None = None,
+    confidence: float | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> None:
+    """Set the business outcome of the enclosing run (last call wins).
+
+    Works from inside steps and child spans: the attributes go on the run span.
+    ``status`` is one of success, failure, partial, timeout, canceled.
+    """
+    run = context.get_value(_RUN_KEY)
+    state = run._state if isinstance(run, RunContext) else None
+    if state is None:
+        misuse("outcome() called outside a botanu.event() run in this process; ignored")
+        return
+    if status not in OUTCOME_STATUSES:
+        misuse("outcome status must be one of %s, got %r; ignored", ", ".join(OUTCOME_STATUSES), status)
+        return
+    attributes: dict[str, Any] = {OUTCOME_STATUS: status}
+    if reason is not None:
+        attributes[OUTCOME_REASON] = str(reason)
+    if value_type is not None:
+        attributes[OUTCOME_VALUE_TYPE] = str(value_type)
+    if value_amount is not None:
+        if isinstance(value_amount, bool) or not isinstance(value_amount, (int, float)):
+            misuse("outcome value_amount must be a number, got %r; not recorded", value_amount)
+        else:
+            attributes[OUTCOME_VALUE_AMOUNT] = float(value_amount)
+    if confidence is not None:
+        if (
+            isinstance(confidence, bool)
+            or not isinstance(confidence, (int, float))
+            or not 0 <= confidence <= 1
+        ):
+            misuse("outcome confidence must be a number between 0 and 1, got %r; not recorded", confidence)
+        else:
+            attributes[OUTCOME_CONFIDENCE] = float(confidence)
+    if metadata is not None:
+        if not isinstance(metadata, Mapping):
+            misuse("outcome metadata must be a mapping, got %s; not recorded", type(metadata).__name__)
+        else:
+            for key, value in list(metadata.items())[:64]:
+                attributes[OUTCOME_METADATA_PREFIX + str(key)] = (
+                    value if isinstance(value, (str, bool, int, float)) else str(value)
+                )
+    state.outcome = attributes
+
+
+emit_outcome = outcome
