@@ -86,6 +86,12 @@ def init(
     redact_pii: bool | None = None,
     redaction_hash_key: str | None = None,
     redaction_callback: Callable[..., Any] | None = None,
+    propagate_to: list[str] | None = None,
+    trust_inbound_baggage: bool | None = None,
+    spool: bool | None = None,
+    spool_dir: str | None = None,
+    spool_max_bytes: int | str | None = None,
+    spool_max_age: float | None = None,
 ) -> Settings:
     """Set up botanu's pipeline once per process and return the resolved settings.
 
@@ -123,6 +129,15 @@ def init(
         redact_pii: Also redact emails, phone numbers and IP addresses.
         redaction_hash_key: Key for ``hash`` mode (random per process by default).
         redaction_callback: ``callback(key, original, redacted) -> value``, the final say.
+        propagate_to: Host patterns (``api.mycorp.com``, ``*.internal``) that may receive
+            botanu's business identity in the outgoing ``baggage`` header
+            (``BOTANU_PROPAGATE_TO``); elsewhere it is stripped.
+        trust_inbound_baggage: Honour botanu baggage arriving from callers
+            (``BOTANU_TRUST_INBOUND_BAGGAGE``; off by default, for edge services).
+        spool: Keep batches the collector could not take on disk and replay them (on by default).
+        spool_dir: Where (``BOTANU_SPOOL_DIR``; default: the user's cache directory).
+        spool_max_bytes: Size cap of the spool (``BOTANU_SPOOL_MAX_BYTES``; default 64 MiB).
+        spool_max_age: Seconds after which spooled batches are dropped (default one day).
 
     A second call is a no-op with one warning naming the settings it ignored. If
     an SDK ``TracerProvider`` is already installed (yours, or

@@ -66,6 +66,14 @@ class Settings:
     redact_pii: bool = False
     redaction_hash_key: str | None = None
     redaction_callback: Callable[..., Any] | None = None
+    # Baggage trust boundaries (see botanu.propagation).
+    propagate_to: tuple[str, ...] = ()
+    trust_inbound_baggage: bool = False
+    # Durable spool for batches the collector could not take (see botanu.export).
+    spool: bool = True
+    spool_dir: str | None = None
+    spool_max_bytes: int = 64 * 1024 * 1024
+    spool_max_age: float = 24 * 3600.0
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def describe(self) -> dict[str, str]:
@@ -216,6 +224,28 @@ def _parse_url(raw: Any) -> str:
     return value
 
 
+def _parse_bytes(raw: Any) -> int:
+    """A size in bytes, optionally with a KB/MB/GB suffix (powers of 1024)."""
+    if isinstance(raw, str):
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmg]i?b?)?\s*", raw.lower())
+        if not match:
+            raise SettingError("expected a size such as 50000000, 64MB or 1GB")
+        factor = {"k": 1024, "m": 1024**2, "g": 1024**3}.get((match.group(2) or " ")[0], 1)
+        value = float(match.group(1)) * factor
+    else:
+        value = _number(raw)
+    if value < 0:
+        raise SettingError("expected a non-negative size")
+    return int(value)
+
+
+def _parse_age(raw: Any) -> float:
+    value = _number(raw)
+    if value <= 0:
+        raise SettingError("expected a positive number of seconds")
+    return value
+
+
 def _parse_callable(raw: Any) -> Callable[..., Any]:
     if not callable(raw):
         raise SettingError("expected a callable")
@@ -285,6 +315,12 @@ _SPECS: dict[str, _Spec] = {
     "redact_pii": _Spec(_parse_bool, "BOTANU_REDACT_PII"),
     "redaction_hash_key": _Spec(_parse_str, "BOTANU_REDACTION_HASH_KEY", secret=True),
     "redaction_callback": _Spec(_parse_callable, None),
+    "propagate_to": _Spec(_parse_list, "BOTANU_PROPAGATE_TO"),
+    "trust_inbound_baggage": _Spec(_parse_bool, "BOTANU_TRUST_INBOUND_BAGGAGE"),
+    "spool": _Spec(_parse_bool, "BOTANU_SPOOL"),
+    "spool_dir": _Spec(_parse_str, "BOTANU_SPOOL_DIR"),
+    "spool_max_bytes": _Spec(_parse_bytes, "BOTANU_SPOOL_MAX_BYTES"),
+    "spool_max_age": _Spec(_parse_age, "BOTANU_SPOOL_MAX_AGE"),
 }
 
 SETTING_NAMES = tuple(_SPECS)
