@@ -39,26 +39,41 @@ from botanu._run import (
     step,
 )
 from botanu._safety import BotanuUsageError
+from botanu._session import Session, current_session, session
 from botanu._version import __version__
+from botanu.analytics import Analytics, identify, track
+from botanu.flows import Flow, FlowNode, act, assert_, define_flow, load_flows
 
 __all__ = [
     "OUTCOME_STATUSES",
+    "Analytics",
     "BotanuUsageError",
     "Event",
+    "Flow",
+    "FlowNode",
     "RunContext",
+    "Session",
     "Settings",
     "SpanKind",
     "Step",
     "__version__",
+    "act",
+    "assert_",
     "current_run",
+    "current_session",
+    "define_flow",
     "emit_outcome",
     "event",
     "force_flush",
+    "identify",
     "init",
+    "load_flows",
     "outcome",
+    "session",
     "shutdown",
     "stats",
     "step",
+    "track",
 ]
 
 

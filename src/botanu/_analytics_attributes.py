@@ -18,8 +18,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from datetime import time as dt_time
 from typing import Any
+
+from opentelemetry import baggage
+from opentelemetry.context import Context
 
 MAX_ATTRIBUTES = 64
 MAX_DEPTH = 4
@@ -73,7 +77,12 @@ def attribute_value(value: Any) -> Any:
         array = _primitive_array(value)
         if array is not None:
             return array
-    return _cut(json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True))
+    if isinstance(value, (Mapping, list, tuple, set, frozenset)):
+        try:
+            return _cut(json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True))
+        except (TypeError, ValueError):  # keys that cannot be sorted, circular references
+            return _cut(repr(value))
+    return _cut(str(_json_default(value)))
 
 
 def _primitive_array(values: list[Any] | tuple[Any, ...]) -> list[Any] | None:
@@ -96,13 +105,24 @@ def _cut(text: str) -> str:
 
 
 def _json_default(value: object) -> object:
+    """How values JSON does not know are written: dates as ISO-8601, bytes by size only, others as str()."""
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=repr)
-    if isinstance(value, bytes):
+    if isinstance(value, (bytes, bytearray)):
         return f"<{len(value)} bytes>"
-    if isinstance(value, datetime):
+    if isinstance(value, (datetime, date, dt_time)):
         return value.isoformat()
     return str(value)
+
+
+def baggage_attributes(ctx: Context | None = None) -> dict[str, str]:
+    """The ``botanu.*`` baggage entries of ``ctx`` (default: the current context) as attributes.
+
+    The enricher stamps only non-run entries on spans from botanu's own tracer
+    (run and step spans are created with their identity), so botanu spans made
+    here carry the run identity (run id, workflow, customer ...) themselves.
+    """
+    return {key: str(value) for key, value in baggage.get_all(ctx).items() if key.startswith("botanu.")}
 
 
 # --------------------------------------------------------------------------- timestamps

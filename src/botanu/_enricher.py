@@ -12,6 +12,8 @@ from botanu._tracing import INSTRUMENTATION_NAME, baggage_map
 _Entries = tuple[tuple[str, str], ...]
 
 _PREFIX = "botanu."
+_USER_ID = "botanu.user_id"
+_ENDUSER_ID = "enduser.id"
 
 
 class RunEnricher(SpanProcessor):
@@ -39,6 +41,9 @@ class RunEnricher(SpanProcessor):
             for key, value in current.items()
             if key.startswith(_PREFIX)
         )
+        user = next((value for key, value in entries if key == _USER_ID), None)
+        if user is not None:  # the OTel semantic convention for the end user, too
+            entries = (*entries, (_ENDUSER_ID, user))
         extra = tuple(item for item in entries if item[0] not in RUN_BAGGAGE_KEYS)
         self._cache = (current, entries, extra)
         return entries, extra

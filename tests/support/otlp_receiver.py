@@ -121,7 +121,13 @@ class OTLPReceiver:
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}/v1/traces"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="otlp-receiver", daemon=True)
+        # A short poll interval keeps close() fast (it waits for the serving loop to notice).
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="otlp-receiver",
+            daemon=True,
+        )
         self._thread.start()
 
     # ------------------------------------------------------------------ serving
