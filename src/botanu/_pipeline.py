@@ -28,7 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from botanu import _run, _safety, _stats
+from botanu import _run, _safety, _stats, propagation
 from botanu._config import Settings, differing_settings, resolve_settings
 from botanu._enricher import RunEnricher
 from botanu._tracing import reset_tracer
@@ -134,6 +134,7 @@ class _Active:
     provider: TracerProvider | None
     processors: Processors | None
     owns_provider: bool
+    origin: str = "botanu.init()"
 
 
 _lock = threading.RLock()
@@ -163,16 +164,22 @@ def _disabled_by_env() -> str | None:
     return None
 
 
-def init(**kwargs: Any) -> Settings:
-    """See :func:`botanu.init`."""
+def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any) -> Settings:
+    """See :func:`botanu.init`. ``_origin`` names who set the pipeline up, for log lines."""
     global _active
     with _lock:
         if _active is not None:
             ignored = differing_settings(_active.settings, kwargs)
-            logger.warning(
-                "botanu: init() was already called; this call is ignored%s",
-                f" (settings not applied: {', '.join(ignored)})" if ignored else "",
-            )
+            detail = f" (settings not applied: {', '.join(ignored)})" if ignored else ""
+            if _active.origin != "botanu.init()" and _origin == "botanu.init()":
+                logger.info(
+                    "botanu: the pipeline was already set up by %s; botanu.init() adds nothing, so each span "
+                    "is exported once%s",
+                    _active.origin,
+                    detail,
+                )
+            else:
+                logger.warning("botanu: init() was already called; this call is ignored%s", detail)
             return _active.settings
         settings = resolve_settings(kwargs)
         if settings.strict:
@@ -181,12 +188,12 @@ def init(**kwargs: Any) -> Settings:
         disabled = _disabled_by_env()
         if disabled:
             logger.info("botanu: %s is set; no spans are exported", disabled)
-            _active = _Active(settings, None, None, False)
+            _active = _Active(settings, None, None, False, _origin)
             return settings
 
         provider, owns = _provider_for(settings)
         if provider is None:
-            _active = _Active(settings, None, None, False)
+            _active = _Active(settings, None, None, False, _origin)
             return settings
         already = provider in _equipped
         processors = equip(provider, settings)
@@ -195,9 +202,12 @@ def init(**kwargs: Any) -> Settings:
                 "botanu: the tracer provider already carries botanu's pipeline (opentelemetry-instrument "
                 "with the botanu configurator); init() adds nothing, so each span is exported once"
             )
-        _active = _Active(settings, provider, processors, owns)
+        _active = _Active(settings, provider, processors, owns, _origin)
         reset_tracer()
-        _instrument(settings)
+        with _safety.contained("installing the baggage propagator"):
+            propagation.install(settings)
+        if _instrument:
+            _instrument_libraries(settings)
         _register_atexit()
         return settings
 
@@ -224,7 +234,7 @@ def _provider_for(settings: Settings) -> tuple[TracerProvider | None, bool]:
     return None, False
 
 
-def _instrument(settings: Settings) -> None:
+def _instrument_libraries(settings: Settings) -> None:
     from botanu import _instrumentation
 
     with _safety.contained("enabling instrumentations"):
@@ -244,8 +254,17 @@ def _at_exit() -> None:
         shutdown()
 
 
+def _settle_flows(final: bool) -> None:
+    """Emit due flow verdicts (and, at shutdown, report runs still open) before flushing."""
+    from botanu import flows
+
+    with _safety.contained("settling flow verdicts"):
+        flows.finish_runs() if final else flows.check_timeouts()
+
+
 def force_flush(timeout: float | None = None) -> bool:
     """See :func:`botanu.force_flush`."""
+    _settle_flows(final=False)
     active = _active
     if active is None or active.processors is None:
         return True
@@ -256,6 +275,8 @@ def force_flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float | None = None) -> bool:
     """See :func:`botanu.shutdown`."""
     global _active
+    if _active is not None:
+        _settle_flows(final=True)
     with _lock:
         active = _active
         _active = None
