@@ -7,8 +7,11 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
 
+# pip 23.x cannot resolve the OpenTelemetry contrib family (its packages pin each other exactly and
+# releases are sometimes partial); pip >= 24 finds a consistent set from botanu's lower bounds.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,6 +56,20 @@ def _w3c_propagation() -> Iterator[None]:
     )
     yield
     propagate.set_global_textmap(previous)
+
+
+@pytest.fixture(autouse=True)
+def _http_client_left_pristine() -> Iterator[None]:
+    """Every test must leave http.client unpatched, or later tests elsewhere would be traced."""
+    yield
+    # wrapt proxies (of any wrapt version) expose __wrapped__; of http.client's own
+    # attributes only its static methods do.
+    patched = [
+        name
+        for name, value in vars(http.client.HTTPConnection).items()
+        if hasattr(value, "__wrapped__") and not isinstance(value, staticmethod | classmethod)
+    ]
+    assert patched == [], f"http.client.HTTPConnection still wrapped: {patched}"
 
 
 @pytest.fixture

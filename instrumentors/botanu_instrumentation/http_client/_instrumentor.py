@@ -57,7 +57,7 @@ class HTTPClientInstrumentor(BaseInstrumentor):
             "botanu_instrumentation.http_client",
             _botanu_version(),
             tracer_provider=kwargs.get("tracer_provider"),
-            schema_url=Schemas.V1_23_1.value,  # the first schema with stable HTTP semconv
+            schema_url=Schemas.V1_23_1.value,  # HTTP semconv is stable since 1.23
         )
         hooks = ConnectionHooks(tracer, _url_filter(kwargs.get("excluded_urls")))
         installed: dict[str, object] = {}
