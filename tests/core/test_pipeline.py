@@ -163,3 +163,17 @@ def test_quickstart_demo_without_collector_exits_fast(tmp_path):
     assert result.stderr.count("cannot deliver spans") == 1
     assert "botanu.run/Support" in result.stderr and "└─ botanu.step/generation" in result.stderr
     assert "agent answered" in result.stdout
+
+
+def test_resource_from_settings_and_otel_resource_attributes(botanu_init, otlp_receiver, monkeypatch):
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "team=payments,service.name=from-resource-env")
+    botanu_init(service_version="2.4.1", environment="staging")
+    with botanu.event(event_id="e", customer_id="c", workflow="Res"):
+        pass
+    assert botanu.force_flush(5)
+    resource = otlp_receiver.wait_for_spans(1)[0].resource
+    assert resource["team"] == "payments"
+    assert resource["service.name"] == "from-resource-env"
+    assert resource["service.version"] == "2.4.1"
+    assert resource["deployment.environment.name"] == "staging"
+    assert resource["telemetry.distro.name"] == "botanu"
