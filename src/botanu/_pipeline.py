@@ -319,6 +319,10 @@ def stats() -> dict[str, Any]:
     with _lock:
         live = sum(processors.delivery.spans_queued for processors in _equipped.values())
     out["spans_queued"] = out.get("spans_queued", 0) + live
+    with _safety.contained("reading redaction statistics"):
+        from botanu.redaction import redaction_stats
+
+        out["redaction"] = redaction_stats()
     return out
 
 

@@ -30,8 +30,8 @@ def ids_of(span) -> dict:
 
 
 def test_every_span_inside_carries_the_ids(botanu_init, otlp_receiver):
-    # Redaction treats any "session id" as a bearer credential by default; these are analytics ids.
-    botanu_init(redact_allow_keys=["botanu.session_id"])
+    # botanu.session_id is a grouping label: redaction exempts it by name (values are still scanned).
+    botanu_init()
     user_tracer = trace.get_tracer("my.app")
     with session(
         session_id="browser_session_abc", chat_id="chat_1", user_id="user_123", organization_id="org_789"

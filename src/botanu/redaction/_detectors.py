@@ -1,0 +1,440 @@
+"""Finds secret-shaped values anywhere in a string: tokens, credentials, keys, card numbers.
+
+Design, for speed and for bounded work on 100 KB stack traces:
+
+* Every detector is *triggered by a literal needle* (``sk-``, ``eyJ``, ``://``, ``=`` ...) found
+  with ``in`` / ``str.find``, which run at memory speed in C; most strings contain none and
+  cost a handful of ``in`` checks. Regular expressions are then only *anchored* at a needle
+  (``pattern.match(text, pos)``), so there is one attempt per occurrence instead of one per
+  character, and every pattern is a run of character classes with no nested quantifiers.
+* Occurrences are only tried at the start of a token (the previous character is not a token
+  character), and scanning resumes after a finding, so each character is examined a bounded
+  number of times: total work is linear in the length of the string. The whole string is
+  scanned, however long; nothing is skipped, so there is no unscanned tail to worry about.
+* Detectors return *findings* (offsets and a rule name); the caller merges overlaps and
+  renders replacements, so detectors never need to agree with each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import ipaddress
+import re
+from collections.abc import Callable, Sequence
+
+from botanu.redaction._keys import GENERIC
+from botanu.redaction._replace import Finding
+from botanu.redaction._shapes import (
+    TOKEN_CHARS,
+    card_groups_ok,
+    char_classes,
+    is_card_number,
+    is_not_a_secret,
+    is_wordy,
+    looks_random,
+)
+from botanu.redaction._urls import query_findings, url_extent, url_findings
+
+
+class _Kind:
+    """One vendor token format: an anchored pattern, a rule name, and its public prefix length."""
+
+    __slots__ = ("hint_len", "pattern", "rule")
+
+    def __init__(self, pattern: str, rule: str, hint_len: int) -> None:
+        self.pattern = re.compile(pattern)
+        self.rule = rule
+        self.hint_len = hint_len
+
+
+_STRIPE = _Kind(r"[srp]k_(?:live|test)_[A-Za-z0-9]{16,}", "stripe_key", 8)
+_GITHUB = _Kind(r"gh[pousr]_[A-Za-z0-9]{30,}", "github_token", 4)
+_AWS = _Kind(r"A[KS]IA[A-Z0-9]{16}(?![A-Za-z0-9])", "aws_access_key_id", 4)
+
+# needle -> format (see Scanner.findings for the cheap gate in front of these).
+_KINDS: dict[str, _Kind] = {
+    # sk- is handled by _openai() (OpenAI and Anthropic share the prefix).
+    "xox": _Kind(r"xox[abprse]-[A-Za-z0-9\-]{12,}", "slack_token", 5),
+    "xapp-": _Kind(r"xapp-[A-Za-z0-9\-]{12,}", "slack_token", 5),
+    "glpat-": _Kind(r"glpat-[A-Za-z0-9_\-]{20,}", "gitlab_token", 6),
+    "pypi-": _Kind(r"pypi-[A-Za-z0-9_\-]{40,}", "pypi_token", 5),
+    "sk_": _STRIPE,
+    "rk_": _STRIPE,
+    "pk_": _STRIPE,
+    "whsec_": _Kind(r"whsec_[A-Za-z0-9+/=]{20,}", "stripe_key", 6),
+    "ghp_": _GITHUB,
+    "gho_": _GITHUB,
+    "ghs_": _GITHUB,
+    "ghu_": _GITHUB,
+    "ghr_": _GITHUB,
+    "github_pat_": _Kind(r"github_pat_[A-Za-z0-9_]{40,}", "github_token", 11),
+    "npm_": _Kind(r"npm_[A-Za-z0-9]{30,}", "npm_token", 4),
+    "hf_": _Kind(r"hf_[A-Za-z0-9]{30,}", "huggingface_token", 3),
+    "ya29.": _Kind(r"ya29\.[A-Za-z0-9_\-]{20,}", "google_oauth_token", 5),
+    "SG.": _Kind(r"SG\.[A-Za-z0-9_\-]{16,}\.[A-Za-z0-9_\-]{16,}", "sendgrid_key", 3),
+    "eyJ": _Kind(r"eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{4,}(?:\.[A-Za-z0-9_\-]*){0,3}", "jwt", 3),
+    "AKIA": _AWS,
+    "ASIA": _AWS,
+    "AIza": _Kind(r"AIza[A-Za-z0-9_\-]{35}(?![A-Za-z0-9_\-])", "google_api_key", 4),
+}
+_OPENAI_RE = re.compile(r"sk-(ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")
+
+_NEEDLES = ("sk-", *_KINDS)
+
+# "Authorization: Bearer <token>"-style credentials in free text.
+_SCHEMES: dict[str, str] = {
+    "Bearer ": "bearer_token", "bearer ": "bearer_token", "BEARER ": "bearer_token",
+    "Basic ": "basic_auth", "basic ": "basic_auth", "BASIC ": "basic_auth",
+    "Token ": "auth_token", "token ": "auth_token", "TOKEN ": "auth_token",
+    "Negotiate ": "auth_token",
+}  # fmt: skip
+_CREDENTIAL_RE = re.compile(r"[ \t]*([A-Za-z0-9._~+/\-]+=*)")
+
+_PEM_RE = re.compile(r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
+
+# key = value / key: value / "key": "value" / key => value (see _assignments).
+_SEPARATOR_RE = re.compile(r"[:=]")
+_REVERSED_KEY_RE = re.compile(r"[A-Za-z0-9_.\-]+")
+_VALUE_RE = re.compile(
+    r"""[ \t]*(?:
+        "(?P<dq>[^"\\\n]*(?:\\.[^"\\\n]*)*)"
+      | '(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'
+      | \\"(?P<edq>[^"\\\n]*)\\"
+      | (?P<open>["'])(?P<rest>[^\n]*)
+      | (?P<ref>\$\{[^}\n]*\})
+      | (?P<scheme>(?i:bearer|basic|token|digest|negotiate)[ \t]+)?(?P<bare>[^\s"'&,;<>()\[\]{}\\]+)
+    )""",
+    re.VERBOSE,
+)
+
+# Starts with a character class (not a look-behind) so the regex engine can skip non-digits fast.
+_CARD_RE = re.compile(r"[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
+_NON_DIGIT_BYTES = bytes(b for b in range(256) if not 48 <= b <= 57)
+
+# Optional PII (pii=True).
+_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63})+"
+)
+_IPV4_RE = re.compile(
+    r"(?<![0-9.])(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?![0-9]|\.[0-9])"
+)
+_IPV6_CANDIDATE_RE = re.compile(r"(?<![0-9A-Za-z:.])[0-9A-Fa-f:.]{3,45}(?![0-9A-Za-z:.])")
+_PHONE_RE = re.compile(
+    r"(?<![0-9A-Za-z+])(?:\+[1-9][0-9]{0,3}[ .\-]?(?:\(?[0-9]{1,4}\)?[ .\-]?){1,4}[0-9]{2,4}"
+    r"|\(?[2-9][0-9]{2}\)?[ .\-][2-9][0-9]{2}[ .\-][0-9]{4})(?![0-9])"
+)
+
+
+class Scanner:
+    """Runs every value detector over one string and returns findings.
+
+    ``classify_key`` is the (cached) key-name classifier shared with the redactor, so
+    ``password=...`` in free text follows exactly the same rules as a ``password`` attribute.
+    """
+
+    def __init__(
+        self,
+        classify_key: Callable[[str], str | None],
+        param_rule: Callable[[str], str | None],
+        pii: bool = False,
+        patterns: Sequence[re.Pattern[str]] = (),
+    ) -> None:
+        self._classify_key = classify_key
+        self._param_rule = param_rule
+        self.pii = pii
+        self.patterns = tuple(patterns)
+        self._query_cache: dict[str, tuple[Finding, ...]] = {}
+
+    def findings(self, text: str, shape: str = "text") -> list[Finding]:
+        """All findings in ``text``.
+
+        ``shape`` is ``"text"`` (free text, URLs found inside), ``"url"`` (the whole string is one
+        absolute or relative URL, e.g. ``url.full`` or ``http.target``) or ``"query"`` (a bare
+        query string, e.g. ``url.query``).
+        """
+        out: list[Finding] = []
+        if "PRIVATE KEY" in text:
+            _pem(text, out)
+        if shape == "text":
+            if "://" in text:
+                self._urls(text, out)
+        elif shape == "url":
+            url_findings(text, 0, len(text), self._param_rule, out, self._query_cache)
+        else:
+            query_findings(text, self._param_rule, out)
+        # The needle checks are written out (not looped) because this is the hot path: most
+        # strings fail every one of them, and a chain of ``in`` tests is the cheapest way to know.
+        if (
+            (
+                "-" in text
+                and ("sk-" in text or "xox" in text or "xapp-" in text or "glpat-" in text or "pypi-" in text)
+            )
+            or (
+                "_" in text
+                and (
+                    "k_" in text
+                    or "whsec_" in text
+                    or "gh" in text
+                    or "_pat_" in text
+                    or "npm_" in text
+                    or "hf_" in text
+                )
+            )
+            or ("." in text and ("eyJ" in text or "ya29." in text or "SG." in text))
+            or ("A" in text and ("AKIA" in text or "ASIA" in text or "AIza" in text))
+        ):
+            for needle in _NEEDLES:
+                if needle in text:
+                    _tokens(text, needle, out)
+        if " " in text and (
+            "earer " in text or "asic " in text or "oken " in text or "EARER " in text or "ASIC " in text
+            or "OKEN " in text or "Negotiate " in text
+        ):  # fmt: skip
+            for word, rule in _SCHEMES.items():
+                if word in text:
+                    _scheme_credentials(text, word, rule, out)
+        if shape == "text" and (":" in text or "=" in text):
+            self._assignments(text, out)
+        if (
+            len(text) >= 13
+            and len(text.encode("utf-8", "surrogatepass").translate(None, _NON_DIGIT_BYTES)) >= 13
+        ):
+            # (UTF-8 never uses bytes 0x30-0x39 inside multi-byte characters: this counts ASCII digits.)
+            _cards(text, out)
+        if self.pii:
+            _pii(text, out)
+        if self.patterns:
+            for index, pattern in enumerate(self.patterns, 1):
+                _custom(text, pattern, f"custom_pattern_{index}", out)
+        return out
+
+    def _urls(self, text: str, out: list[Finding]) -> None:
+        sep = text.find("://")
+        while sep >= 0:
+            start, end = url_extent(text, sep)
+            url_findings(text, start, end, self._param_rule, out, self._query_cache)
+            sep = text.find("://", max(end, sep + 3))
+
+    def _assignments(self, text: str, out: list[Finding]) -> None:
+        """``key=value``, ``key: value``, ``"key": "value"``, ``key => value`` where key is sensitive."""
+        resume = 0
+        length = len(text)
+        for match in _SEPARATOR_RE.finditer(text):
+            at = match.start()
+            if at < resume or at == 0:
+                continue
+            after = at + 1
+            nxt = text[after] if after < length else ""
+            if text[at] == ":":
+                if nxt == "/" or nxt == ":" or text[at - 1] == ":":
+                    continue  # a URL scheme, IPv6 or C++ scope, not an assignment
+                if nxt == "=":
+                    after += 1
+            else:
+                if text[at - 1] in "!<>=:":
+                    continue  # comparison (!=, <=, ==) or the second half of := / ==
+                if nxt == "=" or nxt == ">":
+                    after += 1
+            key = _key_before(text, at)
+            if not key:
+                continue
+            rule = self._classify_key(key)
+            if rule is None:
+                continue
+            value = _VALUE_RE.match(text, after)
+            if value is None:
+                continue
+            found = _value_finding(value, rule)
+            if found is not None:
+                out.append(found)
+                resume = found[1]
+
+
+def _key_before(text: str, at: int) -> str:
+    """The identifier that ends just before a separator (skipping a closing quote and blanks)."""
+    end = at
+    while end > 0 and text[end - 1] in " \t" and at - end < 8:
+        end -= 1
+    if end > 0 and text[end - 1] in "\"'":
+        end -= 1
+        if end > 0 and text[end - 1] == "\\":
+            end -= 1
+    if end == 0:
+        return ""
+    # Match the identifier backwards: one anchored attempt on the reversed 64-character window.
+    window = text[max(0, end - 64) : end][::-1]
+    match = _REVERSED_KEY_RE.match(window)
+    return match.group()[::-1] if match else ""
+
+
+def _value_finding(value: re.Match[str], rule: str) -> Finding | None:
+    if value.group("ref") is not None:
+        return None  # ${VARIABLE}: a reference to a secret, not the secret
+    for group in ("dq", "sq", "edq", "rest"):
+        if value.group(group) is not None:
+            start, end = value.span(group)
+            secret = value.group(group)
+            hint = ""
+            break
+    else:
+        start, end = value.span("bare")
+        secret = value.group("bare")
+        hint = value.group("scheme") or ""
+        if hint:
+            start = value.start("scheme")
+    if is_not_a_secret(secret.strip()):
+        return None
+    if rule is GENERIC:
+        if not looks_random(secret):
+            return None
+        rule = "key_value"
+    return (start, end, rule, hint)
+
+
+def _pem(text: str, out: list[Finding]) -> None:
+    begin = text.find("-----BEGIN ")
+    while begin >= 0:
+        match = _PEM_RE.match(text, begin)
+        if match is None:
+            begin = text.find("-----BEGIN ", begin + 1)
+            continue
+        end_marker = text.find("-----END ", match.end())
+        if end_marker < 0:
+            end = len(text)  # a truncated key: everything after the header is key material
+        else:
+            close = text.find("-----", end_marker + 9)
+            end = close + 5 if close >= 0 else len(text)
+        out.append((begin, end, "private_key", ""))
+        begin = text.find("-----BEGIN ", end)
+
+
+def _tokens(text: str, needle: str, out: list[Finding]) -> None:
+    at = text.find(needle)
+    while at >= 0:
+        if at == 0 or text[at - 1] not in TOKEN_CHARS:
+            found = _openai(text, at) if needle == "sk-" else _vendor(text, at, _KINDS[needle])
+            if found is not None:
+                out.append(found)
+                at = text.find(needle, found[1])
+                continue
+        at = text.find(needle, at + 1)
+
+
+def _vendor(text: str, at: int, kind: _Kind) -> Finding | None:
+    match = kind.pattern.match(text, at)
+    if match is None:
+        return None
+    return (at, match.end(), kind.rule, text[at : at + kind.hint_len])
+
+
+def _openai(text: str, at: int) -> Finding | None:
+    match = _OPENAI_RE.match(text, at)
+    if match is None:
+        return None
+    sub = match.group(1) or ""
+    tail = match.group()[3 + len(sub) :]
+    # "sk-" is a weak prefix (sk-learn-compatible-estimator): demand a random-looking tail.
+    if is_wordy(tail) or char_classes(tail) < 2:
+        return None
+    rule = "anthropic_api_key" if sub == "ant-" else "openai_api_key"
+    return (at, match.end(), rule, "sk-" + sub)
+
+
+def _scheme_credentials(text: str, word: str, rule: str, out: list[Finding]) -> None:
+    at = text.find(word)
+    while at >= 0:
+        if at == 0 or not text[at - 1].isalnum():
+            match = _CREDENTIAL_RE.match(text, at + len(word))
+            if match is not None and _credential_ok(match.group(1), rule):
+                out.append((at, match.end(), rule, text[at : match.start(1)]))
+        at = text.find(word, at + 1)
+
+
+def _credential_ok(credential: str, rule: str) -> bool:
+    if rule == "basic_auth":
+        try:
+            decoded = base64.b64decode(credential + "=" * (-len(credential) % 4), validate=True)
+            return ":" in decoded.decode("utf-8")
+        except (binascii.Error, ValueError):
+            return False
+    if len(credential) < 8 or is_wordy(credential):
+        return False
+    return char_classes(credential) >= 2 or len(credential) >= 24
+
+
+def _cards(text: str, out: list[Finding]) -> None:
+    position = 0
+    while True:
+        match = _CARD_RE.search(text, position)
+        if match is None:
+            return
+        candidate = match.group()
+        start = match.start()
+        if start > 0 and "0" <= text[start - 1] <= "9":
+            position = start + 1  # inside a longer digit run
+            continue
+        length = _card_length(candidate)
+        if length:
+            out.append((start, start + length, "credit_card", ""))
+            position = start + length
+        else:
+            # The run may start with an unrelated number ("order 12 4111 1111 ..."): retry from
+            # the next digit group rather than skipping the whole run.
+            position = start + 1
+
+
+def _card_length(candidate: str) -> int:
+    """Length of the card number at the start of ``candidate`` (0 if none).
+
+    The pattern is greedy, so "4111 1111 1111 1111 123" (a CVV after the number) arrives as one
+    candidate: drop trailing digit groups until a valid number remains. A run without
+    separators must be a card as a whole (its prefixes would be ids that pass Luhn by chance).
+    """
+    first_group = len(candidate) - len(candidate.lstrip("0123456789"))
+    if first_group != 4 and first_group != len(candidate):
+        return 0  # separated numbers always start with a group of four (and truncation keeps it)
+    while True:
+        if card_groups_ok(candidate) and is_card_number(candidate.replace(" ", "").replace("-", "")):
+            return len(candidate)
+        cut = max(candidate.rfind(" "), candidate.rfind("-"))
+        if cut <= 0:
+            return 0
+        candidate = candidate[:cut]
+
+
+def _pii(text: str, out: list[Finding]) -> None:
+    if "@" in text:
+        for match in _EMAIL_RE.finditer(text):
+            tld = match.group().rsplit(".", 1)[-1]
+            if tld.isalpha() and len(tld) >= 2:
+                out.append((match.start(), match.end(), "pii_email", ""))
+    if text.count(".") >= 3:
+        for match in _IPV4_RE.finditer(text):
+            out.append((match.start(), match.end(), "pii_ip", ""))
+    if text.count(":") >= 2:
+        for match in _IPV6_CANDIDATE_RE.finditer(text):
+            candidate = match.group()
+            if candidate.count(":") >= 2 and _is_ipv6(candidate):
+                out.append((match.start(), match.end(), "pii_ip", ""))
+    for match in _PHONE_RE.finditer(text):
+        digits = sum(ch.isdigit() for ch in match.group())
+        if 7 <= digits <= 15:
+            out.append((match.start(), match.end(), "pii_phone", ""))
+
+
+def _is_ipv6(candidate: str) -> bool:
+    try:
+        ipaddress.IPv6Address(candidate)
+    except ValueError:
+        return False
+    return True
+
+
+def _custom(text: str, pattern: re.Pattern[str], rule: str, out: list[Finding]) -> None:
+    group = "secret" if "secret" in pattern.groupindex else 0
+    for match in pattern.finditer(text):
+        start, end = match.span(group)
+        if end > start:
+            out.append((start, end, rule, ""))

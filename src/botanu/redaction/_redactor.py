@@ -1,0 +1,748 @@
+"""The Redactor: key-name rules + value detectors + a replacement mode, with caches for speed."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from itertools import filterfalse
+from typing import TYPE_CHECKING, Any
+
+from botanu._safety import misuse, warn_once
+from botanu.redaction._detectors import Scanner
+from botanu.redaction._keys import GENERIC, KeyRules
+from botanu.redaction._replace import TOO_DEEP, Replacer, render
+from botanu.redaction._shapes import is_card_number, is_placeholder, looks_random
+from botanu.redaction._stats import STATS
+
+if TYPE_CHECKING:
+    from botanu._config import Settings
+
+logger = logging.getLogger("botanu")
+
+MODES = ("mask", "remove", "hash")
+
+# Attribute keys whose value is a whole URL / a bare query string (OpenTelemetry semantic
+# conventions, old and new names).
+URL_KEYS = frozenset(
+    {"url.full", "http.url", "url.original", "http.target", "url.path", "http.request.url", "http.route.full"}
+)
+QUERY_KEYS = frozenset({"url.query"})
+
+# Strings shorter than this are only redacted because of their key: no detector can find a
+# secret in five characters.
+MIN_SCAN_LEN = 6
+# Results for short strings are cached: attribute values repeat a lot (methods, routes, hosts).
+_CACHEABLE_LEN = 256
+_CACHE_SIZE = 4096
+_MAX_DEPTH = 32
+
+Tally = list[tuple[str, ...]]
+
+
+class _Kind:
+    """What a key says about its value (when it is not sensitive; then the kind is the rule name)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+_PLAIN = _Kind("plain")
+_URL = _Kind("url")
+_QUERY = _Kind("query")
+_CLEAN = CLEAN = _Kind("clean")  # cache marker: "scanned, nothing to redact"
+
+
+class _DirtyKey:
+    """A key that itself contains a secret (rare: a token used as a dict key)."""
+
+    __slots__ = ("inner", "new_key", "tally")
+
+    def __init__(self, new_key: str, tally: Tally, inner: object) -> None:
+        self.new_key = new_key
+        self.tally = tally
+        self.inner = inner
+
+
+# botanu's own grouping ids: application-chosen labels, not credentials.
+_GROUPING_KEYS = ("botanu.session_id",)
+
+
+class Redactor:
+    """Finds and replaces secrets in span data, log data and plain strings.
+
+    Args:
+        mode: ``"mask"`` (default: a public hint and the hidden length, ``sk-ant-…[93 chars]``),
+            ``"remove"`` (``[REDACTED]``) or ``"hash"`` (``[HMAC:1a2b3c4d5e6f]``, keyed HMAC-SHA256).
+        extra_keys: attribute names that are always secret. An entry matches the key itself
+            (case-insensitive), a key ending in the same words (``ssn_last4`` matches
+            ``user.ssn_last4``), or a glob (``*.internal_ref``).
+        extra_patterns: regular expressions (strings or compiled) whose matches are secret
+            wherever they occur. A pattern with a named group ``secret`` redacts only that group.
+            An invalid pattern is reported once and skipped (strict mode raises).
+        allow_keys: attribute names never treated as secret *because of their name* (for
+            example ``session.id`` if your session ids are not credentials). Their values are
+            still scanned for secret-shaped text.
+        pii: also redact e-mail addresses, phone numbers and IPv4/IPv6 addresses.
+        hash_key: the HMAC key for ``hash`` mode (str or bytes); default: random per process.
+        callback: ``callback(key, original_value, redacted_value) -> value`` has the final say
+            on every attribute value (span, event, link and log attributes, and values passed to
+            :meth:`redact_value` / :meth:`redact_attributes`). It is called once per top-level
+            attribute, also when nothing was redacted (then ``redacted_value is
+            original_value``); span names, event names, status descriptions and log bodies are
+            passed with the keys ``"<span.name>"``, ``"<event.name>"``, ``"<status.description>"``
+            and ``"<log.body>"``. Whatever it returns is exported, so return ``redacted_value``
+            to accept botanu's decision. If it raises, or returns something that is not a valid
+            attribute value, the redacted value is kept and a warning is logged once.
+
+    A Redactor is thread-safe and meant to be shared; its caches are bounded.
+    """
+
+    def __init__(
+        self,
+        mode: str = "mask",
+        extra_keys: Iterable[str] = (),
+        extra_patterns: Iterable[str | re.Pattern[str]] = (),
+        allow_keys: Iterable[str] = (),
+        pii: bool = False,
+        hash_key: str | bytes | None = None,
+        callback: Callable[[str, Any, Any], Any] | None = None,
+    ) -> None:
+        if not isinstance(mode, str) or mode not in MODES:
+            shown = repr(mode) if isinstance(mode, str) else type(mode).__name__  # never call a user __repr__
+            misuse("unknown redaction mode %s (expected mask, remove or hash); using mask", shown)
+            mode = "mask"
+        if isinstance(hash_key, str):
+            hash_key = hash_key.encode("utf-8")
+        elif hash_key is not None and not isinstance(hash_key, bytes):
+            misuse("redaction hash_key must be str or bytes; using a random per-process key")
+            hash_key = None
+        if callback is not None and not callable(callback):
+            misuse("redaction callback must be callable; ignoring it")
+            callback = None
+        self.mode = mode
+        self.pii = bool(pii)
+        self.callback = callback
+        self._keys = KeyRules(
+            _strings(extra_keys, "extra_keys"), _strings(allow_keys, "allow_keys"), self.pii
+        )
+        self.patterns = tuple(_compile_patterns(extra_patterns))
+        self._replacer = Replacer(mode, hash_key)
+        self._scanner = Scanner(self._rule_for_key, self._param_rule, self.pii, self.patterns)
+        # Bounded caches (cleared when full): key decisions, key rules for free text, results for
+        # short strings, URLs and whole-value replacements. Dict operations are atomic under the
+        # GIL, so sharing them between threads is safe.
+        # Shape-based shortcuts are exact only for the built-in detectors: not with PII (phone
+        # numbers are short) or user patterns (they can match anything).
+        self._short_cut = not self.pii and not self.patterns
+        self._key_cache: dict[str, object] = {}
+        self._rule_cache: dict[str, object] = {}
+        self._param_cache: dict[str, object] = {}
+        self._text_cache: dict[str, object] = {}
+        self._url_cache: dict[str, object] = {}
+        self._whole_cache: dict[str, str] = {}
+        # For the set-based fast path in attributes(): plain keys, and values known to be clean
+        # under a plain key (strings, small numbers, booleans, None).
+        self._plain_keys: set[str] = set()
+        self._clean_values: set[Any] = set()
+        self._clean_items: set[tuple[str, Any]] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Redactor:
+        """A Redactor configured from :class:`botanu._config.Settings`.
+
+        Uses ``redaction_mode``, ``redact_keys``, ``redact_patterns``, ``redact_allow_keys``,
+        ``redact_pii``, ``redaction_hash_key`` and ``redaction_callback``. (Whether redaction
+        is installed at all, ``settings.redaction``, is the pipeline's decision.)
+
+        ``botanu.session_id`` (set by :func:`botanu.session` to group traces) is exempt
+        from the key-name rule; its value is still scanned like any other.
+        """
+        return cls(
+            mode=settings.redaction_mode,
+            extra_keys=settings.redact_keys,
+            extra_patterns=settings.redact_patterns,
+            allow_keys=(*_GROUPING_KEYS, *settings.redact_allow_keys),
+            pii=settings.redact_pii,
+            hash_key=settings.redaction_hash_key,
+            callback=settings.redaction_callback,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"Redactor(mode={self.mode!r}, pii={self.pii}, patterns={len(self.patterns)}, "
+            f"callback={'yes' if self.callback else 'no'})"
+        )
+
+    # ------------------------------------------------------------------ public API
+
+    def redact_text(self, text: str) -> str:
+        """``text`` with every secret-shaped part replaced (URLs, tokens, ``password=...``, ...)."""
+        if not isinstance(text, str):
+            return text
+        tally: Tally = []
+        result = self._text(str(text), tally)
+        if tally:
+            STATS.values_redacted(tally)
+        return result
+
+    def redact_url(self, url: str) -> str:
+        """``url`` (absolute or relative) with userinfo, secret query values and token-shaped
+        path segments replaced; parameter names and ordinary ids are kept."""
+        if not isinstance(url, str):
+            return url
+        tally: Tally = []
+        result = self._url(str(url), tally, "url")
+        if tally:
+            STATS.values_redacted(tally)
+        return result
+
+    def redact_value(self, key: str, value: Any) -> Any:
+        """The value to export for attribute ``key`` (the callback, if any, has the last word).
+
+        Strings are scanned (JSON-looking strings structurally), sequences and mappings
+        recursively; a value under a secret key is replaced whole. A replaced scalar becomes a
+        string; ``None`` and booleans are never changed (they cannot hold a secret).
+        """
+        tally: Tally = []
+        result = self._attribute(key, value, tally)
+        if tally:
+            STATS.values_redacted(tally)
+        return result
+
+    def redact_attributes(self, attributes: Mapping[str, Any] | None) -> tuple[Any, int, tuple[str, ...]]:
+        """Redact a mapping of attributes.
+
+        Returns ``(attributes_or_new_dict, count, rule_names)``: the *same* object when nothing
+        changed, else a new dict; ``count`` is the number of values (or regions of text)
+        replaced and ``rule_names`` the sorted rule names involved (never matched text).
+        """
+        tally: Tally = []
+        result = self._attributes(attributes, tally)
+        if tally:
+            STATS.values_redacted(tally)
+        return result, len(tally), rule_names(tally)
+
+    def redact_log(self, body: Any, attributes: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
+        """Redact a log record's body and attributes: ``(body, attributes)``.
+
+        Unchanged parts are returned as the same objects. When anything changed, the returned
+        attributes carry the same audit keys as spans (``botanu.redaction.count`` /
+        ``botanu.redaction.rules``).
+        """
+        tally: Tally = []
+        new_body = self._special("<log.body>", body, tally)
+        new_attributes = self._attributes(attributes, tally)
+        if tally:
+            STATS.values_redacted(tally)
+            new_attributes = with_audit(new_attributes, tally)
+        return new_body, new_attributes
+
+    # ------------------------------------------------------------------ internals used by spans
+
+    def _attributes(self, attributes: Mapping[str, Any] | None, tally: Tally) -> Any:
+        """Redacted attributes (the same object when unchanged); appends to ``tally``."""
+        if not attributes:
+            return attributes
+        # A plain dict iterates at C speed; the SDK's BoundedAttributes (and the read-only proxy
+        # around it) iterate in Python, but their copy() is a C-level dict copy.
+        items = attributes if type(attributes) is dict else plain_dict(attributes)
+        if self.callback is not None:
+            return self._attributes_with_callback(attributes, items, tally)
+        # Fastest path, two C-level set checks: every key is a known plain key and every value is
+        # a value already seen clean under a plain key. Typical spans repeat both.
+        clean_items = self._clean_items
+        clean_values = self._clean_values
+        todo: Any = items.items()
+        try:
+            if self._plain_keys.issuperset(items):
+                # Every key is a known plain key, so only the values matter.
+                values = items.values()
+                if clean_values.issuperset(values):
+                    return attributes
+                if self._short_cut:
+                    # Often the one new value is a fresh run or request id: learn it and look again.
+                    fresh = next(filterfalse(clean_values.__contains__, values))
+                    if type(fresh) is str and len(fresh) == 36 and _uuid_shaped(fresh):
+                        clean_values.add(fresh)  # run ids repeat across the spans of a run
+                        if clean_values.issuperset(values):
+                            return attributes
+            # Next best, also in C: only look at the (key, value) pairs not already known clean.
+            todo = todo - clean_items
+        except TypeError:  # an unhashable value (a list or dict attribute): look at everything
+            pass
+        out: dict[str, Any] | None = None
+        key_cache = self._key_cache
+        text_cache = self._text_cache
+        plain_keys = self._plain_keys
+        for key, value in todo:
+            kind = key_cache.get(key)
+            if kind is None:
+                kind = self._kind(key)
+            if kind is _PLAIN:
+                # The common case, inlined: a value that cannot hold a secret or was seen clean.
+                vtype = type(value)
+                if (
+                    (vtype is str and (len(value) < MIN_SCAN_LEN or text_cache.get(value) is _CLEAN))
+                    or vtype is bool
+                    or vtype is float
+                    or value is None
+                    or (vtype is int and -1_000_000_000_000 < value < 1_000_000_000_000)
+                ):
+                    plain_keys.add(key)
+                    # Sets compare by equality and 4111111111111111 == 4111111111111111.0: keep
+                    # large floats out so that a float can never vouch for a card number.
+                    if vtype is not float or -1e12 < value < 1e12:
+                        clean_values.add(value)
+                        clean_items.add((key, value))
+                    continue
+                if vtype is str and len(value) == 36 and self._short_cut and _uuid_shaped(value):
+                    clean_values.add(value)  # a run or request id: clean, and may repeat
+                    plain_keys.add(key)
+                    continue
+            new = self._value(kind, value, tally, 0)
+            if type(kind) is _DirtyKey:
+                if out is None:
+                    out = dict(items)
+                del out[key]
+                tally.extend(kind.tally)
+                out[kind.new_key] = new
+            elif new is not value:
+                if out is None:
+                    out = dict(items)
+                out[key] = new
+        if len(clean_values) > _CACHE_SIZE or len(plain_keys) > _CACHE_SIZE or len(clean_items) > _CACHE_SIZE:
+            clean_values.clear()  # bounded: start again rather than grow without limit
+            plain_keys.clear()
+            clean_items.clear()
+        return attributes if out is None else out
+
+    def _attributes_with_callback(self, attributes: Any, items: Mapping[str, Any], tally: Tally) -> Any:
+        out: dict[str, Any] | None = None
+        for key, value in items.items():
+            kind = self._kind(key) if isinstance(key, str) else _PLAIN
+            new = self._with_callback(key, value, kind, tally)
+            if type(kind) is _DirtyKey:
+                if out is None:
+                    out = dict(items)
+                del out[key]
+                tally.extend(kind.tally)
+                out[kind.new_key] = new
+            elif new is not value:
+                if out is None:
+                    out = dict(items)
+                out[key] = new
+        return attributes if out is None else out
+
+    def _special(self, key: str, value: Any, tally: Tally) -> Any:
+        """Redact a span name, event name, status description or log body (scanned as text)."""
+        if self.callback is None:
+            if type(value) is str:
+                return self._text(value, tally)
+            return self._value(_PLAIN, value, tally, 0)
+        return self._with_callback(key, value, _PLAIN, tally)
+
+    def _attribute(self, key: str, value: Any, tally: Tally) -> Any:
+        kind = self._kind(key) if isinstance(key, str) else _PLAIN
+        if self.callback is None:
+            return self._value(kind, value, tally, 0)
+        return self._with_callback(key, value, kind, tally)
+
+    def _with_callback(self, key: str, value: Any, kind: object, tally: Tally) -> Any:
+        local: Tally = []
+        redacted = self._value(kind.inner if type(kind) is _DirtyKey else kind, value, local, 0)
+        try:
+            final = self.callback(key, value, redacted)  # type: ignore[misc]
+        except Exception as error:
+            warn_once(
+                ("redaction", "callback-raised"),
+                "botanu: the redaction callback raised %s; the redacted value was kept",
+                type(error).__name__,
+            )
+            final = redacted
+        else:
+            if not _valid_attribute_value(final):
+                warn_once(
+                    ("redaction", "callback-invalid"),
+                    "botanu: the redaction callback returned a %s, which is not a valid attribute value; "
+                    "the redacted value was kept",
+                    type(final).__name__,
+                )
+                final = redacted
+        if final is redacted:
+            tally.extend(local)
+        elif final is value or _same(final, value):
+            final = value  # the callback restored the original: nothing was redacted
+        else:
+            tally.append(("callback",))
+        return final
+
+    # ------------------------------------------------------------------ key decisions
+
+    def _kind(self, key: str) -> object:
+        """The cached decision for a key: a rule name (secret by name), GENERIC, or a _Kind."""
+        kind = self._key_cache.get(key)
+        if kind is not None:
+            return kind
+        if not isinstance(key, str):
+            return _PLAIN  # the SDK only allows str keys; be lenient with direct API use
+        rule = self._keys.classify(key)
+        if rule is not None:
+            kind = rule
+        elif key in URL_KEYS:
+            kind = _URL
+        elif key in QUERY_KEYS:
+            kind = _QUERY
+        else:
+            kind = _PLAIN
+        if len(key) >= MIN_SCAN_LEN:
+            key_tally: Tally = []
+            new_key = self._text(key, key_tally)
+            if new_key is not key:
+                kind = _DirtyKey(new_key, key_tally, kind)
+        _remember(self._key_cache, key, kind)
+        if kind is _PLAIN:
+            _remember_clean(self._plain_keys, key)
+        return kind
+
+    def _rule_for_key(self, key: str) -> str | None:
+        """Key classification for the free-text detectors (``password=...`` inside a string)."""
+        rule = self._rule_cache.get(key)
+        if rule is None:
+            rule = self._keys.classify(key) or _PLAIN
+            _remember(self._rule_cache, key, rule)
+        return rule if type(rule) is str else None
+
+    def _param_rule(self, name: str) -> str | None:
+        """Rule for a URL query parameter name (cached)."""
+        rule = self._param_cache.get(name)
+        if rule is None:
+            rule = self._keys.is_url_secret_param(name) or _PLAIN
+            _remember(self._param_cache, name, rule)
+        return rule if type(rule) is str else None
+
+    # ------------------------------------------------------------------ values
+
+    def _value(self, kind: object, value: Any, tally: Tally, depth: int) -> Any:
+        if type(kind) is _DirtyKey:
+            kind = kind.inner
+        if type(kind) is str and kind is not GENERIC:
+            return self._whole(value, kind, tally, depth)
+        vtype = type(value)
+        if vtype is str:
+            if kind is _PLAIN:
+                return self._text(value, tally)
+            if kind is _URL:
+                return self._url(value, tally, "url")
+            if kind is _QUERY:
+                return self._url(value, tally, "query")
+            if looks_random(value):  # GENERIC key ("signature", "key") with a random value
+                return self._whole(value, "key_value", tally, depth)
+            return self._text(value, tally)
+        if vtype is bool or vtype is float or value is None:
+            return value
+        if vtype is int:
+            return self._int(value, tally)
+        if depth >= _MAX_DEPTH:
+            tally.append(("depth_limit",))
+            return TOO_DEEP
+        if vtype is tuple or vtype is list:
+            return self._sequence(kind, value, tally, depth)
+        if vtype is bytes or vtype is bytearray:
+            return self._bytes(value, tally)
+        if isinstance(value, str):  # a str subclass: scan its plain value, keep the object if clean
+            plain = str(value)
+            new = self._value(kind, plain, tally, depth)
+            return value if new is plain else new
+        if isinstance(value, Mapping):
+            return self._mapping(value, tally, depth)
+        if isinstance(value, Sequence):
+            return self._sequence(kind, value, tally, depth)
+        if isinstance(value, int):
+            return self._int(int(value), tally)
+        return value
+
+    def _sequence(self, kind: object, value: Sequence[Any], tally: Tally, depth: int) -> Any:
+        out: list[Any] | None = None
+        for index, item in enumerate(value):
+            new = self._value(kind, item, tally, depth + 1)
+            if new is not item:
+                if out is None:
+                    out = list(value)
+                out[index] = new
+        return value if out is None else tuple(out)
+
+    def _mapping(self, value: Mapping[Any, Any], tally: Tally, depth: int) -> Any:
+        out: dict[Any, Any] | None = None
+        for key, item in value.items():
+            kind = self._kind(key) if isinstance(key, str) else _PLAIN
+            new = self._value(kind, item, tally, depth + 1)
+            if type(kind) is _DirtyKey:
+                if out is None:
+                    out = dict(value)
+                del out[key]
+                tally.extend(kind.tally)
+                out[kind.new_key] = new
+            elif new is not item:
+                if out is None:
+                    out = dict(value)
+                out[key] = new
+        return value if out is None else out
+
+    def _int(self, value: int, tally: Tally) -> Any:
+        # Card numbers stored as integers (13 to 19 digits).
+        if 10**12 <= abs(value) < 10**19 and is_card_number(str(abs(value))):
+            tally.append(("credit_card",))
+            return self._replacer.replace(str(value))
+        return value
+
+    def _bytes(self, value: bytes | bytearray, tally: Tally) -> Any:
+        if len(value) < MIN_SCAN_LEN:
+            return value
+        try:
+            text, codec = bytes(value).decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            # Binary data: latin-1 maps every byte to one character, so ASCII secrets are still found.
+            text, codec = bytes(value).decode("latin-1"), "latin-1"
+        new = self._text(text, tally)
+        if new is text:
+            return value
+        return new.encode(codec, errors="replace")
+
+    def _whole(self, value: Any, rule: str, tally: Tally, depth: int) -> Any:
+        """Replace a value that is secret because of its key, keeping its shape."""
+        if value is None or type(value) is bool:
+            return value
+        if isinstance(value, str):
+            if not value or is_placeholder(value):
+                return value
+            tally.append((rule,))
+            replacement = self._whole_cache.get(value)
+            if replacement is None:
+                replacement = self._replacer.replace(value, self._hint(value))
+                if len(value) <= _CACHEABLE_LEN:
+                    _remember(self._whole_cache, value, replacement)
+            return replacement
+        if isinstance(value, (bytes, bytearray)):
+            if not value:
+                return value
+            tally.append((rule,))
+            return self._replacer.replace(bytes(value).decode("latin-1"))
+        if isinstance(value, (int, float)):
+            tally.append((rule,))
+            return self._replacer.replace(str(value))
+        if depth >= _MAX_DEPTH:
+            tally.append(("depth_limit",))
+            return TOO_DEEP
+        if isinstance(value, Mapping):
+            return {k: self._whole(v, rule, tally, depth + 1) for k, v in value.items()}
+        if isinstance(value, Sequence):
+            return tuple(self._whole(v, rule, tally, depth + 1) for v in value)
+        tally.append((rule,))
+        return self._replacer.replace(str(value))
+
+    def _hint(self, value: str) -> str:
+        """A public prefix for a whole secret value, only if a detector recognises the whole value."""
+        if self.mode != "mask" or len(value) < 8:
+            return ""
+        for start, end, _rule, hint in self._scanner.findings(value):
+            if start == 0 and end == len(value) and hint:
+                return hint
+        return ""
+
+    # ------------------------------------------------------------------ strings
+
+    def _text(self, text: str, tally: Tally) -> str:
+        """Scan free text (cached for short strings)."""
+        length = len(text)
+        if length < MIN_SCAN_LEN:
+            return text
+        if length == 36 and self._short_cut and _uuid_shaped(text):
+            return text  # the most common unique value in telemetry; not worth a cache slot
+        cacheable = length <= _CACHEABLE_LEN
+        if cacheable:
+            hit = self._text_cache.get(text)
+            if hit is not None:
+                if hit is _CLEAN:
+                    return text
+                new, regions = hit  # type: ignore[misc]
+                tally.extend(regions)
+                return new
+        local: Tally = []
+        new = self._scan(text, local)
+        if cacheable:
+            _remember(self._text_cache, text, _CLEAN if new is text else (new, tuple(local)))
+        tally.extend(local)
+        return new
+
+    def _scan(self, text: str, tally: Tally) -> str:
+        first = text[0]
+        if first == "{" or first == "[" or (first.isspace() and text.lstrip()[:1] in ("{", "[")):
+            result = self._json(text, tally)
+            if result is not None:
+                return result
+        if self._short_cut and len(text) < _SHORTEST_TOKEN and _no_short_secret(text):
+            return text
+        findings = self._scanner.findings(text)
+        if not findings:
+            return text
+        return render(text, findings, self._replacer, tally)
+
+    def _url(self, text: str, tally: Tally, shape: str) -> str:
+        if len(text) < MIN_SCAN_LEN:
+            return text
+        cacheable = len(text) <= _CACHEABLE_LEN and shape == "url"
+        if cacheable:
+            hit = self._url_cache.get(text)
+            if hit is not None:
+                if hit is _CLEAN:
+                    return text
+                new, regions = hit  # type: ignore[misc]
+                tally.extend(regions)
+                return new
+        local: Tally = []
+        findings = self._scanner.findings(text, shape)
+        new = render(text, findings, self._replacer, local) if findings else text
+        if cacheable:
+            _remember(self._url_cache, text, _CLEAN if new is text else (new, tuple(local)))
+        tally.extend(local)
+        return new
+
+    def _json(self, text: str, tally: Tally) -> str | None:
+        """Structural redaction of a JSON document (None if ``text`` is not JSON)."""
+        stripped = text.strip()
+        if stripped[-1:] not in ("}", "]"):
+            return None
+        try:
+            data = json.loads(stripped)
+        except (ValueError, RecursionError):
+            return None
+        local: Tally = []
+        new = self._value(_PLAIN, data, local, 0) if isinstance(data, list) else self._mapping(data, local, 0)
+        if new is data:
+            return text
+        tally.extend(local)
+        compact = ", " not in stripped and ": " not in stripped
+        return json.dumps(
+            new, ensure_ascii=False, separators=(",", ":") if compact else None, default=str, allow_nan=True
+        )
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+# Every built-in token format is at least this long; shorter strings can only hold a secret
+# through an assignment (":" / "="), a URL (":"), an auth scheme (" ") or a card number.
+_SHORTEST_TOKEN = 16
+
+
+def _no_short_secret(text: str) -> bool:
+    if ":" in text or "=" in text or " " in text:
+        return False
+    return len(text) < 13 or not text.replace("-", "").isdigit()
+
+
+def _uuid_shaped(text: str) -> bool:
+    """8-4-4-4-12 letters and digits: too short a run for any token, too few digits in a row for a card."""
+    return (
+        text[8] == "-" and text[13] == "-" and text[18] == "-" and text[23] == "-"
+        and text.replace("-", "").isalnum() and text.isascii()
+    )  # fmt: skip
+
+
+def plain_dict(mapping: Mapping[str, Any]) -> dict[str, Any]:
+    """A dict with the same items, made at C speed when the mapping offers ``copy()``."""
+    copy = getattr(mapping, "copy", None)
+    if copy is not None:
+        result = copy()
+        if type(result) is dict:
+            return result
+    return dict(mapping)
+
+
+def _remember_clean(known: set[Any], value: Any) -> None:
+    if len(known) >= _CACHE_SIZE:
+        known.clear()
+    known.add(value)
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Store in a bounded cache: when full, start again (cheaper than LRU bookkeeping on the hot path)."""
+    if len(cache) >= _CACHE_SIZE:
+        cache.clear()
+    cache[key] = value
+
+
+def rule_names(tally: Tally) -> tuple[str, ...]:
+    """Sorted, de-duplicated rule names of a tally."""
+    return tuple(sorted({rule for rules in tally for rule in rules}))
+
+
+def with_audit(attributes: Any, tally: Tally) -> dict[str, Any]:
+    """Attributes plus ``botanu.redaction.count`` / ``botanu.redaction.rules``."""
+    out = dict(attributes or {})
+    out["botanu.redaction.count"] = len(tally)
+    out["botanu.redaction.rules"] = rule_names(tally)
+    return out
+
+
+def _strings(values: Iterable[str], what: str) -> list[str]:
+    if isinstance(values, str):
+        values = [values]
+    out = []
+    for value in values or ():
+        if isinstance(value, str):
+            out.append(value)
+        else:
+            misuse("redaction %s entries must be strings; ignoring %r", what, type(value).__name__)
+    return out
+
+
+def _compile_patterns(patterns: Iterable[str | re.Pattern[str]]) -> list[re.Pattern[str]]:
+    if isinstance(patterns, (str, re.Pattern)):
+        patterns = [patterns]
+    compiled = []
+    for index, pattern in enumerate(patterns or (), 1):
+        if isinstance(pattern, re.Pattern):
+            compiled.append(pattern)
+            continue
+        if not isinstance(pattern, str) or not pattern:
+            misuse("redaction pattern #%d is not a non-empty string; skipped", index)
+            continue
+        try:
+            compiled.append(re.compile(pattern))
+        except re.error as error:
+            misuse("redaction pattern #%d is not a valid regular expression (%s); skipped", index, error)
+    return compiled
+
+
+_SCALARS = (str, bool, int, float, bytes)
+
+
+def _valid_attribute_value(value: Any, depth: int = 0) -> bool:
+    """What the callback returns must be exportable (and inspecting it must not raise)."""
+    try:
+        if value is None or isinstance(value, _SCALARS):
+            return True
+        if depth > _MAX_DEPTH:
+            return False
+        if isinstance(value, Mapping):
+            return all(isinstance(k, str) and _valid_attribute_value(v, depth + 1) for k, v in value.items())
+        if isinstance(value, Sequence):
+            return all(_valid_attribute_value(v, depth + 1) for v in value)
+    except Exception:
+        return False
+    return False
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return bool(type(a) is type(b) and a == b)
+    except Exception:
+        return False
