@@ -37,6 +37,18 @@ def reset_botanu() -> None:
     reset_otel_globals()
 
 
+@pytest.fixture(autouse=True)
+def _private_spool(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test spools into its own directory, never the user's cache.
+
+    A shared directory is not safe: a dead port in one test can be a later test's
+    receiver port, and the earlier test's spooled spans would replay into it.
+    """
+    root = tmp_path_factory.mktemp("spool")
+    monkeypatch.setenv("BOTANU_SPOOL_DIR", str(root / "spool"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(root / "cache"))
+
+
 @pytest.fixture
 def otlp_receiver() -> Iterator[OTLPReceiver]:
     receiver = OTLPReceiver()

@@ -22,8 +22,9 @@ from datetime import date, datetime, timezone
 from datetime import time as dt_time
 from typing import Any
 
-from opentelemetry import baggage
-from opentelemetry.context import Context
+from opentelemetry.context import Context, get_current
+
+from botanu._baggage import botanu_entries
 
 MAX_ATTRIBUTES = 64
 MAX_DEPTH = 4
@@ -118,11 +119,11 @@ def _json_default(value: object) -> object:
 def baggage_attributes(ctx: Context | None = None) -> dict[str, str]:
     """The ``botanu.*`` baggage entries of ``ctx`` (default: the current context) as attributes.
 
-    The enricher stamps only non-run entries on spans from botanu's own tracer
-    (run and step spans are created with their identity), so botanu spans made
-    here carry the run identity (run id, workflow, customer ...) themselves.
+    The enricher skips spans from botanu's own tracer, so botanu spans made here
+    carry the run identity (run id, workflow, customer ...) and session ids themselves.
     """
-    return {key: str(value) for key, value in baggage.get_all(ctx).items() if key.startswith("botanu.")}
+    entries, _ = botanu_entries(ctx if ctx is not None else get_current())
+    return dict(entries)
 
 
 # --------------------------------------------------------------------------- timestamps

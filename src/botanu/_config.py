@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import re
 import urllib.parse
@@ -124,9 +125,12 @@ def _number(raw: Any) -> float:
     if isinstance(raw, bool):
         raise SettingError("expected a number")
     try:
-        return float(raw)
-    except (TypeError, ValueError):
+        value = float(raw)
+    except (TypeError, ValueError, OverflowError):
         raise SettingError("expected a number") from None
+    if not math.isfinite(value):
+        raise SettingError("expected a finite number")
+    return value
 
 
 def _parse_rate(raw: Any) -> float:
@@ -231,11 +235,11 @@ def _parse_bytes(raw: Any) -> int:
         if not match:
             raise SettingError("expected a size such as 50000000, 64MB or 1GB")
         factor = {"k": 1024, "m": 1024**2, "g": 1024**3}.get((match.group(2) or " ")[0], 1)
-        value = float(match.group(1)) * factor
+        value = _number(match.group(1)) * factor
     else:
         value = _number(raw)
-    if value < 0:
-        raise SettingError("expected a non-negative size")
+    if not 0 <= value <= 2**50:
+        raise SettingError("expected a size between 0 and 1 PiB")
     return int(value)
 
 
@@ -329,7 +333,10 @@ SETTING_NAMES = tuple(_SPECS)
 def _shown(raw: Any, secret: bool) -> str:
     if secret:
         return "<hidden>"
-    text = repr(raw)
+    try:
+        text = repr(raw)
+    except Exception:  # the user's object cannot describe itself
+        return f"<{type(raw).__name__} object>"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

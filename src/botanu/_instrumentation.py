@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from importlib.metadata import EntryPoint, entry_points
+from typing import Any
 
 from botanu._config import Settings
 
@@ -53,12 +54,21 @@ def plan(settings: Settings) -> list[tuple[str, str]]:
     return decisions
 
 
-def instrument(settings: Settings) -> list[str]:
-    """Instrument what :func:`plan` allows; return the names that are now active."""
+def uninstrument(instrumentors: list[Any]) -> None:
+    """Undo what :func:`instrument` did (at shutdown), each independently."""
+    for instrumentor in instrumentors:
+        try:
+            instrumentor.uninstrument()
+        except Exception as error:
+            logger.debug("botanu: could not uninstrument %s: %s", type(instrumentor).__name__, error)
+
+
+def instrument(settings: Settings) -> list[Any]:
+    """Instrument what :func:`plan` allows; return the instrumentors botanu turned on itself."""
     from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
 
     available = _entry_points()
-    active = []
+    active: list[Any] = []
     for name, decision in plan(settings):
         if decision != "on":
             logger.debug("botanu: instrumentation %s %s", name, decision)
@@ -73,7 +83,7 @@ def instrument(settings: Settings) -> list[str]:
             instrumentor = entry_point.load()()
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(skip_dep_check=True)
-            active.append(name)
+                active.append(instrumentor)
         except Exception as error:  # one broken instrumentation must not stop the others
             logger.warning("botanu: instrumentation %s could not be enabled: %s", name, error)
     return active

@@ -4,7 +4,7 @@
 
     span start --> RunEnricher.on_start         copy botanu.* baggage onto every span
     span end   --> Redactor(wrapper).on_end     a redacted copy goes on to
-                       +--> DeliveryProcessor   BatchSpanProcessor -> OTLP/HTTP (gzip)
+                       +--> DeliveryProcessor   batches -> OTLP/HTTP (gzip); failures -> spool
                        +--> ConsoleTreeProcessor (when console is on)
 
 ``botanu.init()`` and the ``opentelemetry-instrument`` configurator both call
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import threading
+import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry import trace
@@ -33,7 +35,7 @@ from botanu._config import Settings, differing_settings, resolve_settings
 from botanu._enricher import RunEnricher
 from botanu._tracing import reset_tracer
 from botanu._version import __version__
-from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, OTLPHttpSpanExporter
+from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
 
 logger = logging.getLogger("botanu")
 
@@ -100,24 +102,12 @@ def _redacting(chain: SpanProcessor, settings: Settings) -> SpanProcessor:
     return RedactingSpanProcessor(chain, Redactor.from_settings(settings))
 
 
-def build_exporter(settings: Settings) -> OTLPHttpSpanExporter:
-    """The OTLP/HTTP exporter for ``settings``."""
-    return OTLPHttpSpanExporter(
-        settings.endpoint,
-        headers=settings.headers,
-        api_key=settings.api_key,
-        compression=settings.compression,
-        timeout=settings.export_timeout,
-    )
-
-
 def build_processors(settings: Settings, exporter: SpanExporter | None = None) -> Processors:
     """Create botanu's processors for ``settings`` (not yet attached to a provider).
 
     ``exporter`` replaces the OTLP/HTTP exporter (benchmarks use a null one).
     """
-    exporter = exporter if exporter is not None else build_exporter(settings)
-    delivery = DeliveryProcessor(exporter)
+    delivery = build_delivery(settings, exporter)
     downstream: list[SpanProcessor] = [delivery]
     if settings.console:
         downstream.append(ConsoleTreeProcessor())
@@ -135,6 +125,7 @@ class _Active:
     processors: Processors | None
     owns_provider: bool
     origin: str = "botanu.init()"
+    instrumented: list[Any] = field(default_factory=list)
 
 
 _lock = threading.RLock()
@@ -207,7 +198,7 @@ def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any
         with _safety.contained("installing the baggage propagator"):
             propagation.install(settings)
         if _instrument:
-            _instrument_libraries(settings)
+            _active.instrumented = _instrument_libraries(settings)
         _register_atexit()
         return settings
 
@@ -234,12 +225,16 @@ def _provider_for(settings: Settings) -> tuple[TracerProvider | None, bool]:
     return None, False
 
 
-def _instrument_libraries(settings: Settings) -> None:
+def _instrument_libraries(settings: Settings) -> list[Any]:
     from botanu import _instrumentation
 
     with _safety.contained("enabling instrumentations"):
         active = _instrumentation.instrument(settings)
-        logger.debug("botanu: instrumentations on: %s", ", ".join(active) or "(none)")
+        logger.debug(
+            "botanu: instrumentations on: %s", ", ".join(type(i).__name__ for i in active) or "(none)"
+        )
+        return active
+    return []
 
 
 def _register_atexit() -> None:
@@ -284,41 +279,50 @@ def shutdown(timeout: float | None = None) -> bool:
         return True
     seconds = active.settings.shutdown_timeout if timeout is None else _seconds(timeout)
     processors = active.processors
+    deadline = time.monotonic() + seconds
     with _safety.contained("shutting down"):
+        # One budget for both: what the flush could not send, shutdown spools.
         delivered = processors.export.force_flush(int(seconds * 1000))
-        processors.delivery.shutdown(int(seconds * 1000))
+        remaining = max(0.0, deadline - time.monotonic())
+        processors.delivery.shutdown(int(remaining * 1000))
         processors.export.shutdown()
         if active.provider is not None:
             _equipped.pop(active.provider, None)
         _report_losses()
+        # What init() instrumented it also undoes, so a later init() (or the app) starts clean.
+        from botanu import _instrumentation
+
+        _instrumentation.uninstrument(active.instrumented)
         return delivered
     return False
 
 
+_MAX_WAIT = 3600.0
+
+
 def _seconds(timeout: object) -> float:
-    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool) and timeout >= 0:
-        return float(timeout)
-    _safety.misuse("timeout must be a non-negative number of seconds, got %r; using 5", timeout)
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        try:
+            value = float(timeout)
+        except OverflowError:  # an int too large for a float: clamp it like any large value
+            value = _MAX_WAIT
+        if value >= 0 and not math.isnan(value):
+            return min(value, _MAX_WAIT)
+    _safety.misuse(
+        "timeout must be a non-negative number of seconds, got a %s; using 5", type(timeout).__name__
+    )
     return 5.0
 
 
 def _report_losses() -> None:
-    dropped = _stats.snapshot()["dropped"]
-    total = sum(dropped.values())
-    if total:
-        logger.warning(
-            "botanu: %d span(s) were not delivered this run (%s)",
-            total,
-            ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items())),
-        )
+    summary = _stats.loss_summary()
+    if summary:
+        logger.warning(summary)
 
 
 def stats() -> dict[str, Any]:
     """See :func:`botanu.stats`."""
     out = _stats.snapshot()
-    with _lock:
-        live = sum(processors.delivery.spans_queued for processors in _equipped.values())
-    out["spans_queued"] = out.get("spans_queued", 0) + live
     with _safety.contained("reading redaction statistics"):
         from botanu.redaction import redaction_stats
 

@@ -12,6 +12,7 @@ import asyncio
 import functools
 import inspect
 import json
+import math
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -20,34 +21,30 @@ from typing import Any, TypeVar
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from botanu._safety import BotanuUsageError, contained, misuse, report_internal
-from botanu._tracing import tracer, with_baggage
-
-# Attribute names and baggage keys: a stable wire contract.
-RUN_ID = "botanu.run_id"
-WORKFLOW = "botanu.workflow"
-EVENT_ID = "botanu.event_id"
-CUSTOMER_ID = "botanu.customer_id"
-TENANT_ID = "botanu.tenant_id"
-ENVIRONMENT = "botanu.environment"
-STEP = "botanu.step"
-PARENT_RUN_ID = "botanu.parent_run_id"
-INPUT = "botanu.input"
-
-OUTCOME_STATUS = "botanu.outcome.status"
-OUTCOME_REASON = "botanu.outcome.reason"
-OUTCOME_VALUE_TYPE = "botanu.outcome.value_type"
-OUTCOME_VALUE_AMOUNT = "botanu.outcome.value_amount"
-OUTCOME_CONFIDENCE = "botanu.outcome.confidence"
-OUTCOME_METADATA_PREFIX = "botanu.outcome.metadata."
-
-OUTCOME_STATUSES = ("success", "failure", "partial", "timeout", "canceled")
-
-# Keys that identify a run; carried in baggage and stamped on every span inside it.
-RUN_BAGGAGE_KEYS = (RUN_ID, WORKFLOW, EVENT_ID, CUSTOMER_ID, TENANT_ID, ENVIRONMENT, STEP, PARENT_RUN_ID)
-
-RUN_SPAN_PREFIX = "botanu.run/"
-STEP_SPAN_PREFIX = "botanu.step/"
+from botanu._baggage import botanu_entries
+from botanu._keys import (  # noqa: F401 - re-exported: other modules read the names from here
+    CUSTOMER_ID,
+    ENVIRONMENT,
+    EVENT_ID,
+    INPUT,
+    OUTCOME_CONFIDENCE,
+    OUTCOME_METADATA_PREFIX,
+    OUTCOME_REASON,
+    OUTCOME_STATUS,
+    OUTCOME_STATUSES,
+    OUTCOME_VALUE_AMOUNT,
+    OUTCOME_VALUE_TYPE,
+    PARENT_RUN_ID,
+    RUN_BAGGAGE_KEYS,
+    RUN_ID,
+    RUN_SPAN_PREFIX,
+    STEP,
+    STEP_SPAN_PREFIX,
+    TENANT_ID,
+    WORKFLOW,
+)
+from botanu._safety import BotanuUsageError, contained, misuse, report_internal, safe_text
+from botanu._tracing import derive_context, merged_baggage, tracer
 
 MAX_INPUT_CHARS = 4096
 MAX_ID_CHARS = 256
@@ -325,9 +322,17 @@ def _capture(fn: Callable[..., Any], args: tuple, kwargs: dict) -> str | None:
     return None
 
 
+def _flag(name: str, value: object, default: bool) -> bool:
+    """A user's true/false argument; anything else is misuse and gives the default."""
+    if isinstance(value, bool):
+        return value
+    misuse("%s must be True or False, got %r; using %s", name, value, default)
+    return default
+
+
 def _should_capture(capture_input: bool | None) -> bool:
     if capture_input is not None:
-        return bool(capture_input)
+        return capture_input is True
     return _capture_rate > 0.0 and random.random() < _capture_rate
 
 
@@ -351,13 +356,13 @@ def _start_run(
 
     parent_ctx = context.get_current()
     parent: RunContext | None = parent_ctx.get(_RUN_KEY)  # type: ignore[assignment]
+    inherited, extra = botanu_entries(parent_ctx)
     if parent is not None:
         parent_run_id: str | None = parent.run_id
         tenant_id = tenant_id or parent.tenant_id
         environment = environment or parent.environment
-    else:
-        inbound = baggage.get_baggage(RUN_ID, parent_ctx)
-        parent_run_id = str(inbound) if inbound else None
+    else:  # a run continued from another service arrives as baggage
+        parent_run_id = next((value for key, value in inherited if key == RUN_ID), None)
     environment = environment or _environment_default()
     run_id = uuid7()
 
@@ -372,9 +377,15 @@ def _start_run(
         entries[ENVIRONMENT] = environment
     if parent_run_id is not None:
         entries[PARENT_RUN_ID] = parent_run_id
-    attributes: dict[str, Any] = dict(entries)
+    # Session and analytics ids from the baggage, then the run's own identity.
+    attributes: dict[str, Any] = dict(extra)
+    attributes.update(entries)
     if captured_input is not None:
         attributes[INPUT] = captured_input
+    if auto_outcome:
+        # Provisional: attributes are only read when the span ends, and an exception or an
+        # explicit outcome() replaces it. Setting it now saves a second attribute update.
+        attributes[OUTCOME_STATUS] = "success"
 
     span = tracer().start_span(
         RUN_SPAN_PREFIX + workflow, context=parent_ctx, kind=span_kind, attributes=attributes
@@ -384,20 +395,23 @@ def _start_run(
     run = RunContext(
         run_id, workflow, event_id, customer_id, tenant_id, environment, parent_run_id, None, state
     )
-    ctx = trace.set_span_in_context(span, parent_ctx)
-    ctx = with_baggage(ctx, entries, remove=(STEP,))
-    state.ctx = context.set_value(_RUN_KEY, run, ctx)
+    state.ctx = derive_context(
+        parent_ctx, span, merged_baggage(parent_ctx, entries, remove=(STEP,)), {_RUN_KEY: run}
+    )
     if attach:
         state.token = context.attach(state.ctx)
     return state
 
 
 def _finish_span(span: trace.Span, error: BaseException | None, state: _RunState | None) -> None:
-    """Record how a run or step ended on its span. Steps pass ``state=None``."""
+    """Record how a run or step ended on its span. Steps pass ``state=None``.
+
+    A run started with ``auto_outcome`` already carries a provisional ``success``.
+    """
     explicit = state.outcome if state is not None else None
     automatic: tuple[str, str | None] | None = None
     if error is None or isinstance(error, GeneratorExit):
-        automatic = ("success", None)
+        pass
     elif isinstance(error, asyncio.CancelledError):
         automatic = ("canceled", "asyncio.CancelledError")
     elif isinstance(error, SystemExit) and error.code in (None, 0):
@@ -418,11 +432,9 @@ def _finish_span(span: trace.Span, error: BaseException | None, state: _RunState
         return
     if explicit is not None:
         span.set_attributes(explicit)
-    elif automatic[0] != "success" or state.auto_outcome:
+    elif automatic is not None and (automatic[0] != "success" or state.auto_outcome):
         status, reason = automatic
-        span.set_attributes(
-            {OUTCOME_STATUS: status} if reason is None else {OUTCOME_STATUS: status, OUTCOME_REASON: reason}
-        )
+        span.set_attributes({OUTCOME_STATUS: status, OUTCOME_REASON: reason})
 
 
 def _detach(token: object | None) -> None:
@@ -452,7 +464,10 @@ def _end(state: _RunState | None, error: BaseException | None) -> None:
 class _Scope:
     """Shared machinery of ``event`` and ``step``: sync/async context manager and decorator."""
 
-    _owner_key: object
+    @staticmethod
+    def _state_in(ctx: context.Context) -> _RunState | None:
+        """The state of the innermost scope of this kind that is open in ``ctx``."""
+        raise NotImplementedError
 
     def _open(
         self,
@@ -469,10 +484,8 @@ class _Scope:
         return state
 
     def _exit(self, error: BaseException | None) -> None:
-        found = context.get_value(self._owner_key)
-        state = (
-            found if isinstance(found, _RunState) and found.owner is self else getattr(self, "_last", None)
-        )
+        found = self._state_in(context.get_current())
+        state = found if found is not None and found.owner is self else getattr(self, "_last", None)
         _end(state, error)
 
     def __enter__(self) -> Any:
@@ -612,14 +625,16 @@ def _run_of(state: _RunState | None) -> RunContext | None:
     return state.ctx.get(_RUN_KEY)  # type: ignore[return-value]
 
 
-_EVENT_STATE_KEY = context.create_key("botanu.event_state")
 _STEP_STATE_KEY = context.create_key("botanu.step_state")
 
 
 class Event(_Scope):
     """A business run: use ``with``, ``async with`` or as a decorator. Made by :func:`event`."""
 
-    _owner_key = _EVENT_STATE_KEY
+    @staticmethod
+    def _state_in(ctx: context.Context) -> _RunState | None:
+        run = ctx.get(_RUN_KEY)
+        return run._state if isinstance(run, RunContext) else None
 
     def __init__(
         self,
@@ -648,8 +663,8 @@ class Event(_Scope):
         self._customer_id = customer_id
         self._environment = _check_id("environment", environment, None)
         self._tenant_id = _check_id("tenant_id", tenant_id, None)
-        self._auto_outcome = bool(auto_outcome_on_success)
-        self._capture_input = capture_input
+        self._auto_outcome = _flag("auto_outcome_on_success", auto_outcome_on_success, True)
+        self._capture_input = None if capture_input is None else _flag("capture_input", capture_input, False)
         self._span_kind = span_kind
 
     def _resolve(self, name: str, value: Any, args: tuple | None, kwargs: dict | None) -> str | None:
@@ -678,7 +693,7 @@ class Event(_Scope):
         event_id = self._resolve("event_id", self._event_id, args, kwargs)
         customer_id = self._resolve("customer_id", self._customer_id, args, kwargs)
         try:
-            state = _start_run(
+            return _start_run(
                 self,
                 event_id=event_id,
                 customer_id=customer_id,
@@ -688,12 +703,8 @@ class Event(_Scope):
                 auto_outcome=self._auto_outcome,
                 span_kind=self._span_kind,
                 captured_input=captured,
-                attach=False,
+                attach=attach,
             )
-            state.ctx = context.set_value(_EVENT_STATE_KEY, state, state.ctx)
-            if attach:
-                state.token = context.attach(state.ctx)
-            return state
         except BotanuUsageError:
             raise
         except Exception:
@@ -704,7 +715,9 @@ class Event(_Scope):
 class Step(_Scope):
     """A phase of a run: use ``with``, ``async with`` or as a decorator. Made by :func:`step`."""
 
-    _owner_key = _STEP_STATE_KEY
+    @staticmethod
+    def _state_in(ctx: context.Context) -> _RunState | None:
+        return ctx.get(_STEP_STATE_KEY)  # type: ignore[return-value]
 
     def __init__(self, name: str) -> None:
         if not isinstance(name, str) or not name.strip():
@@ -722,8 +735,12 @@ class Step(_Scope):
         try:
             parent_ctx = context.get_current()
             run: RunContext | None = parent_ctx.get(_RUN_KEY)  # type: ignore[assignment]
-            # The run's identity goes on at creation, in one go, so the enricher has nothing to add.
-            attributes = {STEP: self._name} if run is None else {**run._state.attributes, STEP: self._name}
+            # Everything the enricher would add goes on at creation, in one go.
+            inherited, extra = botanu_entries(parent_ctx)
+            if run is None or run._state is None:
+                attributes = {**dict(inherited), STEP: self._name}
+            else:
+                attributes = {**dict(extra), **run._state.attributes, STEP: self._name}
             span = tracer().start_span(
                 STEP_SPAN_PREFIX + self._name,
                 context=parent_ctx,
@@ -731,11 +748,12 @@ class Step(_Scope):
                 attributes=attributes,
             )
             state = _RunState(span, self, auto_outcome=None)
-            ctx = trace.set_span_in_context(span, parent_ctx)
-            ctx = with_baggage(ctx, {STEP: self._name})
+            values: dict[str, object] = {_STEP_STATE_KEY: state}
             if run is not None:
-                ctx = context.set_value(_RUN_KEY, run._with_step(self._name), ctx)
-            state.ctx = context.set_value(_STEP_STATE_KEY, state, ctx)
+                values[_RUN_KEY] = run._with_step(self._name)
+            state.ctx = derive_context(
+                parent_ctx, span, merged_baggage(parent_ctx, {STEP: self._name}), values
+            )
             if attach:
                 state.token = context.attach(state.ctx)
             return state
@@ -819,37 +837,72 @@ def outcome(
     if state is None:
         misuse("outcome() called outside a botanu.event() run in this process; ignored")
         return
-    if status not in OUTCOME_STATUSES:
+    if not isinstance(status, str) or status not in OUTCOME_STATUSES:
         misuse("outcome status must be one of %s, got %r; ignored", ", ".join(OUTCOME_STATUSES), status)
         return
     attributes: dict[str, Any] = {OUTCOME_STATUS: status}
-    if reason is not None:
-        attributes[OUTCOME_REASON] = str(reason)
-    if value_type is not None:
-        attributes[OUTCOME_VALUE_TYPE] = str(value_type)
-    if value_amount is not None:
-        if isinstance(value_amount, bool) or not isinstance(value_amount, (int, float)):
-            misuse("outcome value_amount must be a number, got %r; not recorded", value_amount)
-        else:
-            attributes[OUTCOME_VALUE_AMOUNT] = float(value_amount)
-    if confidence is not None:
-        if (
-            isinstance(confidence, bool)
-            or not isinstance(confidence, (int, float))
-            or not 0 <= confidence <= 1
-        ):
-            misuse("outcome confidence must be a number between 0 and 1, got %r; not recorded", confidence)
-        else:
-            attributes[OUTCOME_CONFIDENCE] = float(confidence)
+    for key, value, name in (
+        (OUTCOME_REASON, reason, "reason"),
+        (OUTCOME_VALUE_TYPE, value_type, "value_type"),
+    ):
+        if value is not None:
+            text = value if isinstance(value, str) else safe_text(value)
+            if text is None:
+                misuse("outcome %s could not be turned into text; not recorded", name)
+            else:
+                attributes[key] = text
+    amount = _finite_number(value_amount)
+    if value_amount is not None and amount is None:
+        misuse("outcome value_amount must be a finite number, got %r; not recorded", value_amount)
+    elif amount is not None:
+        attributes[OUTCOME_VALUE_AMOUNT] = amount
+    score = _finite_number(confidence)
+    if confidence is not None and (score is None or not 0 <= score <= 1):
+        misuse("outcome confidence must be a number between 0 and 1, got %r; not recorded", confidence)
+    elif score is not None:
+        attributes[OUTCOME_CONFIDENCE] = score
     if metadata is not None:
         if not isinstance(metadata, Mapping):
             misuse("outcome metadata must be a mapping, got %s; not recorded", type(metadata).__name__)
         else:
-            for key, value in list(metadata.items())[:64]:
-                attributes[OUTCOME_METADATA_PREFIX + str(key)] = (
-                    value if isinstance(value, (str, bool, int, float)) else str(value)
-                )
+            attributes.update(_metadata_attributes(metadata))
     state.outcome = attributes
 
 
 emit_outcome = outcome
+
+_INT64 = 2**63
+
+
+def _finite_number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _metadata_attributes(metadata: Mapping[Any, Any]) -> dict[str, Any]:
+    """Outcome metadata as attributes: at most 64 entries, primitives kept, anything else as text."""
+    out: dict[str, Any] = {}
+    try:
+        items = list(metadata.items())[:64]
+    except Exception:
+        misuse("outcome metadata could not be read; not recorded")
+        return out
+    for key, value in items:
+        name = key if isinstance(key, str) else safe_text(key)
+        if isinstance(value, (bool, str, float)):
+            shown: Any = value
+        elif isinstance(value, int):
+            # OTLP carries int64; a bigger int is kept as its digits.
+            shown = value if -_INT64 <= value < _INT64 else str(value)
+        else:
+            shown = safe_text(value)
+        if name is None or shown is None:
+            misuse("an outcome metadata entry could not be turned into text; it is left out")
+            continue
+        out[OUTCOME_METADATA_PREFIX + name] = shown
+    return out

@@ -88,12 +88,51 @@ def _is_botanu_file(filename: str) -> bool:
     return os.path.abspath(filename).startswith(_PACKAGE_DIR) or filename.endswith(_SKIPPED_SUFFIXES)
 
 
+class _Shown:
+    """A user's value in a log message: its repr/str, or a stand-in if those raise."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def _render(self, render: Callable[[object], str]) -> str:
+        try:
+            text = render(self.value)
+        except Exception:
+            return f"<{type(self.value).__name__} object>"
+        return text if len(text) <= 200 else text[:197] + "..."
+
+    def __repr__(self) -> str:
+        return self._render(repr)
+
+    def __str__(self) -> str:
+        return self._render(str)
+
+
+# Values whose formatting cannot fail (exact types: a subclass may override __repr__).
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
+def safe_text(value: object) -> str | None:
+    """``str(value)``, or None when the user's ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception:
+        return None
+
+
 def misuse(message: str, *args: object, site: tuple[str, int] | None = None) -> None:
-    """Report bad input: raise in strict mode, else warn once per user call site."""
+    """Report bad input: raise in strict mode, else warn once per user call site.
+
+    The user's values are formatted defensively: a raising ``__repr__`` must not
+    turn a warning into an error.
+    """
+    shown = tuple(arg if type(arg) in _PLAIN else _Shown(arg) for arg in args)
     if strict_mode():
-        raise BotanuUsageError(message % args if args else message)
+        raise BotanuUsageError(message % shown if shown else message)
     where = site or user_call_site()
-    warn_once(("misuse", where, message), "botanu: " + message + " (at %s:%d)", *args, *where)
+    warn_once(("misuse", where, message), "botanu: " + message + " (at %s:%d)", *shown, *where)
 
 
 def contain(what: str, default: _T) -> Callable[[Callable[..., _T]], Callable[..., _T]]:

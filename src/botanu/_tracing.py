@@ -12,10 +12,17 @@ INSTRUMENTATION_NAME = "botanu"
 
 _tracer: trace.Tracer | None = None
 
-try:  # One context copy for many entries instead of one per set_baggage() call.
+# The API keys under which the current span and the baggage live in a Context. With them,
+# botanu derives a run's context in one copy instead of one copy per set_value() call.
+# They are private names, so each has a fallback to the public API.
+try:
     from opentelemetry.baggage import _BAGGAGE_KEY as _BAGGAGE_CONTEXT_KEY
-except ImportError:  # pragma: no cover - the private name moved; fall back to the public API
+except ImportError:  # pragma: no cover
     _BAGGAGE_CONTEXT_KEY = None
+try:
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover
+    _SPAN_KEY = None
 
 
 def tracer() -> trace.Tracer:
@@ -42,11 +49,43 @@ def with_baggage(
         for key in remove:
             ctx = baggage.remove_baggage(key, ctx)
         return ctx
+    return context.set_value(_BAGGAGE_CONTEXT_KEY, merged_baggage(ctx, entries, remove), ctx)
+
+
+def derive_context(
+    parent: context.Context,
+    span: trace.Span,
+    baggage_entries: Mapping[str, object] | None,
+    values: Mapping[str, object],
+) -> context.Context:
+    """``parent`` with ``span`` current, its baggage replaced by ``baggage_entries`` (unless None),
+    and ``values`` set, in a single copy."""
+    if _SPAN_KEY is None or _BAGGAGE_CONTEXT_KEY is None:  # pragma: no cover - see imports above
+        ctx = trace.set_span_in_context(span, parent)
+        if baggage_entries is not None:
+            ctx = baggage.clear(ctx)
+            for key, value in baggage_entries.items():
+                ctx = baggage.set_baggage(key, value, ctx)
+        for key, value in values.items():
+            ctx = context.set_value(key, value, ctx)
+        return ctx
+    items = dict(parent)
+    items[_SPAN_KEY] = span
+    if baggage_entries is not None:
+        items[_BAGGAGE_CONTEXT_KEY] = baggage_entries
+    items.update(values)
+    return context.Context(items)
+
+
+def merged_baggage(
+    ctx: context.Context, entries: Mapping[str, str], remove: tuple[str, ...] = ()
+) -> dict[str, object]:
+    """The baggage of ``ctx`` with ``entries`` added and ``remove`` taken out (a new map)."""
     merged = dict(baggage_map(ctx))
     merged.update(entries)
     for key in remove:
         merged.pop(key, None)
-    return context.set_value(_BAGGAGE_CONTEXT_KEY, merged, ctx)
+    return merged
 
 
 def baggage_map(ctx: context.Context) -> Mapping[str, object]:

@@ -76,7 +76,7 @@ def test_outcome_misuse_is_ignored(botanu_init, otlp_receiver, caplog):
     assert "outside a botanu.event() run" in text
     assert "must be one of" in text
     assert "confidence must be a number between 0 and 1" in text
-    assert "value_amount must be a number" in text
+    assert "value_amount must be a finite number" in text
     assert botanu.force_flush(5)
     attributes = otlp_receiver.wait_for_spans(1)[0].attributes
     assert attributes["botanu.outcome.status"] == "partial"

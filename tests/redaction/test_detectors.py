@@ -316,3 +316,11 @@ def test_invalid_pattern_warns_once_and_is_skipped(caplog: pytest.LogCaptureFixt
     set_strict(True)
     with pytest.raises(BotanuUsageError):
         Redactor(extra_patterns=["(unclosed"])
+
+
+def test_unseparated_card_followed_by_another_number():
+    # Found by hypothesis: the card was missed when a separate number followed it.
+    from botanu.redaction import Redactor
+
+    assert "378282246310005" not in Redactor().redact_text(" 378282246310005 0")
+    assert "4111111111111111" not in Redactor().redact_text("card 4111111111111111 12 34")

@@ -1,73 +1,103 @@
-"""DeliveryProcessor: a BatchSpanProcessor whose flush tells the truth and whose exit is bounded.
+"""DeliveryProcessor: batching with a truthful flush, a bounded exit, and no silent losses.
 
-The stock ``BatchSpanProcessor.force_flush`` returns True even when every export
-failed, ignores its timeout, and ``shutdown`` may wait 30 s for a dead
-collector. This wrapper keeps the stock batching and adds:
+It does what the stock ``BatchSpanProcessor`` does (a bounded queue drained in
+batches by a background thread, ``OTEL_BSP_*`` settings honoured) and closes its
+gaps:
 
 * ``force_flush(timeout)`` returns True only if every span ended before the call
-  was delivered and nothing failed or was dropped since the previous flush;
-* flush and shutdown are bounded by their timeout (the exporter's retries are cut
-  short by a deadline, and the wait itself is bounded);
-* spans the queue had to drop are counted.
+  was delivered and nothing failed, was spooled or was dropped since the
+  previous successful flush; it honours its timeout;
+* ``shutdown(timeout)`` is bounded: when time runs out, the spans still queued
+  or in flight are written to the spool (encoded, no network) instead of lost;
+* every span is accounted for in :mod:`botanu._stats`: queued, then exported,
+  spooled or dropped with a reason (queue full, after shutdown, ...);
+* fork-safe: a child starts with an empty queue (the parent's spans are the
+  parent's to send) and its own worker, started when it first ends a span; in
+  forked workers ``os._exit`` flushes first (see :mod:`botanu.export._fork`);
+* the worker survives exporter bugs, and when it is gone (after fork, at
+  interpreter exit) flushes run in the caller's thread instead.
+
+Why not wrap the stock processor: its queue is private and silently drops the
+oldest spans, its flush ignores its timeout, and at shutdown the spans left in
+its queue cannot be reached to be spooled.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from botanu import _stats
+from botanu._safety import report_internal, warn_once
+from botanu.export._fork import after_fork_in_child, flush_before_os_exit
+from botanu.export._outcome import Outcome
+from botanu.export._replay import Replayer
+
+logger = logging.getLogger("botanu")
+
+_WAIT_SLICE = 0.05
+# Part of the shutdown budget kept for writing what is left to the spool...
+_MAX_SPOOL_RESERVE = 0.5
+# ...and the least time spooling gets, even when the caller left no budget: a quarter of a
+# second of local writes saves spans that would otherwise be lost at exit.
+_MIN_SPOOL_GRACE = 0.25
 
 
-class _CountingExporter:
-    """Counts what the batch processor hands to the exporter and how it went."""
-
-    def __init__(self, exporter: SpanExporter) -> None:
-        self.inner = exporter
-        self.handed = 0
-        self.failed = 0
-        self._lock = threading.Lock()
-
-    def export(self, spans):  # type: ignore[no-untyped-def]
-        result = self.inner.export(spans)
-        with self._lock:
-            self.handed += len(spans)
-            if result.name != "SUCCESS":
-                self.failed += len(spans)
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        warn_once(("bsp-env", name), "botanu: %s=%r is not a positive integer; using %d", name, raw, default)
+        return default
+    return value
 
 
-def _bounded(fn: Callable[[], object], timeout: float) -> tuple[bool, object]:
-    """Run ``fn`` on a helper thread and wait at most ``timeout`` seconds for it."""
-    outcome: list[object] = []
+def _seconds(timeout_millis: object, default: float) -> float:
+    """Milliseconds to seconds; anything unusable (None, negative, NaN) means the default."""
+    if isinstance(timeout_millis, (int, float)) and not isinstance(timeout_millis, bool):
+        seconds = float(timeout_millis) / 1000.0
+        if seconds >= 0:  # False for NaN
+            return min(seconds, threading.TIMEOUT_MAX / 2)
+    return default
 
-    def target() -> None:
-        try:
-            outcome.append(fn())
-        except Exception as error:  # reported through the result, never raised to the app
-            outcome.append(error)
 
-    thread = threading.Thread(target=target, name="botanu-flush", daemon=True)
-    thread.start()
-    thread.join(max(0.0, timeout))
-    if thread.is_alive() or not outcome:
-        return False, None
-    return not isinstance(outcome[0], Exception), outcome[0]
+class _Batch:
+    """Spans taken from the queue together; whoever settles them first owns them."""
+
+    __slots__ = ("owner", "spans")
+
+    def __init__(self, spans: list[ReadableSpan]) -> None:
+        self.spans = spans
+        self.owner: str | None = None
 
 
 class DeliveryProcessor(SpanProcessor):
-    """Batch, export and account for spans; see the module docstring."""
+    """Batch, export and account for spans; see the module docstring.
+
+    Args:
+        exporter: botanu's :class:`~botanu.export.OTLPHttpSpanExporter` (spooling,
+            deadlines) or any ``SpanExporter``.
+        max_queue_size: Spans held while waiting for export (``OTEL_BSP_MAX_QUEUE_SIZE``, 2048).
+        schedule_delay_millis: Longest wait before a partial batch is sent
+            (``OTEL_BSP_SCHEDULE_DELAY``, 5000).
+        max_export_batch_size: Spans per request (``OTEL_BSP_MAX_EXPORT_BATCH_SIZE``, 512).
+        exit_timeout: Seconds allowed for the flush at exit and in ``shutdown()``
+            without a timeout.
+        replayer: The spool's replayer, stopped on shutdown.
+    """
 
     def __init__(
         self,
@@ -76,89 +106,265 @@ class DeliveryProcessor(SpanProcessor):
         max_queue_size: int | None = None,
         schedule_delay_millis: float | None = None,
         max_export_batch_size: int | None = None,
+        exit_timeout: float = 5.0,
+        replayer: Replayer | None = None,
     ) -> None:
         self.exporter = exporter
-        self._counting = _CountingExporter(exporter)
-        self._batch = BatchSpanProcessor(
-            self._counting,  # type: ignore[arg-type]
-            max_queue_size=max_queue_size,
-            schedule_delay_millis=schedule_delay_millis,
-            max_export_batch_size=max_export_batch_size,
+        self.replayer = replayer
+        self.exit_timeout = exit_timeout
+        self._max_queue = max_queue_size or _env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+        delay_ms = schedule_delay_millis or _env_int("OTEL_BSP_SCHEDULE_DELAY", 5000)
+        self._delay = max(0.001, delay_ms / 1000.0)
+        self._batch_size = min(
+            max_export_batch_size or _env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), self._max_queue
         )
-        self._ended = 0
-        self._lock = threading.Lock()
-        self._flushed_failures = 0
-        self._flushed_drops = 0
-        self._is_shutdown = False
+        # Queue pressure: past this, a batch stuck in retries goes to the spool at once.
+        self._pressure_mark = max(self._batch_size, self._max_queue // 2)
+        self._closed = False
+        self._queue: deque[ReadableSpan] = deque()
+        self._init_process_state()
+        after_fork_in_child(self._after_fork_in_child)
+        flush_before_os_exit(self)
 
-    def _set_deadline(self, deadline: float | None) -> None:
-        # Exporters that support deadlines (botanu's OTLP exporter) cut their retries short.
-        set_deadline = getattr(self.exporter, "set_deadline", None)
-        if set_deadline is not None:
-            set_deadline(deadline)
+    def _init_process_state(self) -> None:
+        self._wake = threading.Event()
+        self._pressure = threading.Event()
+        self._settled_changed = threading.Condition(threading.Lock())
+        self._start_lock = threading.Lock()
+        self._worker: threading.Thread | None = None
+        self._stopping = False
+        self._halted = False
+        self._in_flight: _Batch | None = None
+        self._stuck: _Batch | None = None
+        self._accepted = 0
+        self._settled = 0
+        self._failures = 0
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's queued and in-flight spans are the parent's to deliver.
+        self._queue = deque()
+        self._init_process_state()
+
+    # ------------------------------------------------------------------ SpanProcessor
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
 
     def on_end(self, span: ReadableSpan) -> None:
-        if self._is_shutdown:
-            _stats.drop("after_shutdown")
-            return
-        if not (span.context and span.context.trace_flags.sampled):
-            return
-        with self._lock:
-            self._ended += 1
-        self._batch.on_end(span)
+        try:
+            context = span.context
+            if context is None or not context.trace_flags.sampled:
+                return
+            with _stats.lock:
+                if self._closed:
+                    _stats.refused_locked("after_shutdown")
+                    return
+                queue = self._queue
+                if len(queue) >= self._max_queue:
+                    _stats.refused_locked("queue_full")
+                    self._failures += 1
+                    size = -1
+                else:
+                    queue.append(span)
+                    _stats.queued_locked()
+                    self._accepted += 1
+                    size = len(queue)
+            if size < 0:
+                self._pressure.set()
+                warn_once(
+                    ("queue-full", id(self)),
+                    "botanu: the export queue is full (%d spans); spans are dropped until it drains "
+                    "(counted in botanu.stats())",
+                    self._max_queue,
+                )
+            elif size >= self._batch_size:
+                if size >= self._pressure_mark:
+                    self._pressure.set()
+                if not self._wake.is_set():
+                    self._wake.set()
+            if self._worker is None:
+                self._start_worker()
+        except Exception:  # span.end() must never raise because of botanu
+            report_internal("queueing a span for export")
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export what is queued; True only if all was delivered and nothing failed since the last flush."""
+        if self._closed:
+            return False
+        deadline = time.monotonic() + _seconds(timeout_millis, 30.0)
+        done = self._flush_until(deadline)
+        with _stats.lock:
+            if not done:
+                self._stuck = self._in_flight
+                return False
+            clean = self._failures == 0
+            self._failures = 0
+        return clean
+
+    def shutdown(self, timeout_millis: float | None = None) -> None:  # type: ignore[override]
+        """Flush within the timeout (default ``exit_timeout``), spool what is left, stop."""
+        with _stats.lock:
+            if self._closed:
+                return
+            self._closed = True
+        timeout = _seconds(timeout_millis, self.exit_timeout)
+        deadline = time.monotonic() + timeout
+        reserve = min(_MAX_SPOOL_RESERVE, timeout * 0.25)
+        # A batch a previous flush already waited for in vain is not waited for again.
+        stuck = self._stuck is not None and self._stuck is self._in_flight
+        if stuck or not self._flush_until(deadline - reserve):
+            self._take_over(max(deadline, time.monotonic() + _MIN_SPOOL_GRACE))
+        self._stopping = True
+        self._wake.set()
+        if self.replayer is not None:
+            self.replayer.stop()
+        try:
+            self.exporter.shutdown()
+        except Exception:
+            report_internal("shutting down the exporter")
+
+    def flush_before_exit(self) -> None:
+        """Called on the way out of a forked worker (``os._exit``): a bounded shutdown."""
+        if not self._closed:
+            self.shutdown(self.exit_timeout * 1000)
 
     @property
     def spans_queued(self) -> int:
-        """Spans handed to this processor for export so far."""
-        return self._ended
+        """Always 0: spans are now counted in ``botanu._stats`` (kept for callers that add it)."""
+        return 0
 
-    def _account_queue_drops(self, ended_before: int) -> int:
-        """After a complete flush, spans ended before it that never reached the exporter were dropped."""
-        dropped = max(0, ended_before - self._counting.handed)
-        with self._lock:
-            new = dropped - self._flushed_drops
-            if new > 0:
-                self._flushed_drops = dropped
-                _stats.drop("queue_full", new)
-        return max(0, new)
+    # ------------------------------------------------------------------ the worker
 
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        if self._is_shutdown:
-            return False
-        timeout = timeout_millis / 1000.0
-        with self._lock:
-            ended_before = self._ended
-        self._set_deadline(time.monotonic() + timeout)
+    def _start_worker(self) -> None:
+        with self._start_lock:
+            if self._worker is not None or self._stopping:
+                return
+            worker = threading.Thread(target=self._work, name="botanu-export", daemon=True)
+            try:
+                worker.start()
+            except RuntimeError:  # interpreter shutting down: flushes run inline instead
+                return
+            self._worker = worker
+
+    def _work(self) -> None:
+        while not self._stopping:
+            try:
+                self._wake.wait(self._delay)
+                self._wake.clear()
+                self._drain()
+            except Exception:  # an exporter bug must not end exporting for the rest of the process
+                report_internal("exporting spans")
+                time.sleep(self._delay)
+
+    def _drain(self) -> None:
+        """Export batches until the queue is empty (or a shutdown took over)."""
+        while True:
+            with _stats.lock:
+                queue = self._queue
+                if self._halted or not queue:
+                    return
+                batch = _Batch([queue.popleft() for _ in range(min(self._batch_size, len(queue)))])
+                self._in_flight = batch
+                if len(queue) < self._pressure_mark:
+                    self._pressure.clear()
+            outcome = self._export(batch)
+            with _stats.lock:
+                if self._in_flight is batch:
+                    self._in_flight = None
+                if outcome is not None:  # None: a shutdown took the batch over and settled it
+                    _stats.settled_locked(
+                        len(batch.spans), outcome.exported, outcome.spooled, outcome.dropped
+                    )
+                    self._failures += len(batch.spans) - outcome.exported
+                    self._settled += len(batch.spans)
+            with self._settled_changed:
+                self._settled_changed.notify_all()
+
+    def _export(self, batch: _Batch) -> Outcome | None:
+        exporter = self.exporter
+        attempt = getattr(exporter, "attempt", None)
+        if attempt is not None:
+            sent = attempt(batch.spans, hurry=self._pressure)
+            return exporter.conclude(sent) if self._own(batch) else None  # type: ignore[attr-defined]
         try:
-            finished, _ = _bounded(self._batch.force_flush, timeout)
-        finally:
-            self._set_deadline(None)
-        if not finished:
-            return False
-        new_drops = self._account_queue_drops(ended_before)
-        with self._lock:
-            failed = self._counting.failed
-            new_failures = failed - self._flushed_failures
-            self._flushed_failures = failed
-        return new_failures == 0 and new_drops == 0
+            result = exporter.export(batch.spans)
+        except Exception:
+            report_internal("the span exporter")
+            result = SpanExportResult.FAILURE
+        if not self._own(batch):
+            return None
+        size = len(batch.spans)
+        return (
+            Outcome(size, exported=size)
+            if result == SpanExportResult.SUCCESS
+            else Outcome.lost(size, "export_failed")
+        )
 
-    def shutdown(self, timeout_millis: int = 5000) -> None:  # type: ignore[override]
-        if self._is_shutdown:
-            return
-        timeout = timeout_millis / 1000.0
-        with self._lock:
-            ended_before = self._ended
-        self._set_deadline(time.monotonic() + timeout)
-        finished, _ = _bounded(self._batch.shutdown, timeout)
-        self._is_shutdown = True
-        _stats.add("spans_queued", self._ended)  # live processors report theirs through spans_queued
-        if finished:
-            self._account_queue_drops(ended_before)
-        else:
-            unsent = max(0, ended_before - self._counting.handed)
-            if unsent:
-                _stats.drop("shutdown_timeout", unsent)
-        self.exporter.shutdown()
+    def _own(self, batch: _Batch, who: str = "worker") -> bool:
+        with _stats.lock:
+            if batch.owner is None:
+                batch.owner = who
+            return batch.owner == who
+
+    # ------------------------------------------------------------------ flush and exit
+
+    def _flush_until(self, deadline: float) -> bool:
+        """Wait until every span accepted so far is settled, or ``deadline``; True if all were."""
+        with _stats.lock:
+            target = self._accepted
+        if self._settled >= target:
+            return True
+        set_deadline = getattr(self.exporter, "set_deadline", None)
+        if set_deadline is not None:
+            set_deadline(deadline)
+        try:
+            worker = self._worker
+            if worker is not None and worker.is_alive():
+                self._wake.set()
+                with self._settled_changed:
+                    while self._settled < target:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            return False
+                        self._settled_changed.wait(min(remaining, _WAIT_SLICE))
+                return True
+            # No worker (not started yet, gone after fork or at exit): drain in this thread,
+            # bounded by the exporter's deadline.
+            self._drain()
+            return self._settled >= target
+        finally:
+            if set_deadline is not None:
+                set_deadline(None)
+
+    def _take_over(self, hard_deadline: float) -> None:
+        """Time is up: spool (or count as lost) everything queued or in flight."""
+        with _stats.lock:
+            self._halted = True
+            leftovers: list[ReadableSpan] = []
+            batch = self._in_flight
+            if batch is not None and batch.owner is None:
+                batch.owner = "shutdown"
+                leftovers.extend(batch.spans)
+            leftovers.extend(self._queue)
+            self._queue.clear()
+        self._pressure.set()
+        set_deadline = getattr(self.exporter, "set_deadline", None)
+        if set_deadline is not None:
+            set_deadline(time.monotonic())  # the worker's retries end now
+        spool_spans = getattr(self.exporter, "spool_spans", None)
+        for start in range(0, len(leftovers), self._batch_size):
+            chunk: Sequence[ReadableSpan] = leftovers[start : start + self._batch_size]
+            if spool_spans is not None and time.monotonic() < hard_deadline:
+                try:
+                    outcome = spool_spans(chunk)
+                except Exception:
+                    report_internal("spooling spans at shutdown")
+                    outcome = Outcome.lost(len(chunk), "shutdown_timeout")
+            else:
+                outcome = Outcome.lost(len(chunk), "shutdown_timeout")
+            with _stats.lock:
+                _stats.settled_locked(len(chunk), outcome.exported, outcome.spooled, outcome.dropped)
+                self._failures += len(chunk) - outcome.exported
+                self._settled += len(chunk)
+        with self._settled_changed:
+            self._settled_changed.notify_all()

@@ -1,27 +1,31 @@
-"""OTLP/HTTP (protobuf) span exporter with honest results and bounded retries.
+"""OTLP/HTTP (protobuf) span exporter with honest results, bounded retries and a spool.
 
 It uses the official OTLP protobuf encoder and ``requests``, and differs from the
 stock exporter where botanu users need it to:
 
 * retries follow the OTLP specification (429, 502, 503, 504 and connection
-  failures) with jittered exponential backoff, and honour ``Retry-After``;
+  failures) with jittered exponential backoff, and honour ``Retry-After``
+  (seconds or HTTP date); other statuses are not retried (logged once);
 * every wait is bounded by a deadline that flush and shutdown can shorten, so
   the app never hangs on exit because the collector is down;
-* a partial-success response is surfaced, not taken as full success;
-* an unreachable collector is reported in one warning, not one per batch;
-* the API key is sent only to the configured endpoint (redirects are not followed).
+* what could not be delivered goes to the spool (when one is attached) instead of
+  being lost, and while the collector is known to be down further batches go
+  straight there instead of each waiting out its own retries;
+* a partial-success response is surfaced and counted, not taken as full success;
+* one span that cannot be encoded costs that span, not its whole batch;
+* an unreachable collector is reported in one warning per outage, not per batch;
+* the API key is sent only to the configured endpoint (no redirects, no proxies
+  or netrc from the environment).
 """
 
 from __future__ import annotations
 
-import email.utils
 import gzip
 import logging
-import random
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 import requests
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -33,11 +37,18 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from botanu import _stats
 from botanu._safety import warn_once
 from botanu._version import __version__
+from botanu.export._fork import after_fork_in_child
+from botanu.export._outcome import Outcome
+from botanu.export._retry import RETRYABLE_STATUSES, CollectorHealth, RetryPolicy, parse_retry_after
+from botanu.export._spool import Spool
 
 logger = logging.getLogger("botanu")
 
-RETRYABLE_STATUSES = frozenset({429, 502, 503, 504})
 USER_AGENT = f"botanu/{__version__} (OTLP/HTTP protobuf)"
+# Waits are sliced so that a shutdown, a shorter deadline or queue pressure is noticed promptly.
+_WAIT_SLICE = 0.05
+
+__all__ = ["RETRYABLE_STATUSES", "Delivery", "OTLPHttpSpanExporter"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,19 @@ class Delivery:
     status: int | None = None
     attempts: int = 1
     rejected_spans: int = 0
+    # What the collector asked for with Retry-After, in seconds.
+    retry_after: float | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One batch after its network attempts, before its fate is settled (spool or drop)."""
+
+    size: int
+    payload: bytes
+    span_count: int
+    unencodable: int
+    delivery: Delivery
 
 
 class OTLPHttpSpanExporter(SpanExporter):
@@ -62,7 +86,9 @@ class OTLPHttpSpanExporter(SpanExporter):
         api_key: Sent as ``Authorization: Bearer <key>``, to this endpoint only.
         compression: ``gzip`` (default) or ``none``.
         timeout: Seconds for one HTTP attempt.
-        retry_window: Seconds during which failed attempts are retried.
+        retry_window: Seconds during which one batch is retried (overrides ``retry.window``).
+        retry: Backoff and probing timings (:class:`RetryPolicy`).
+        spool: Where undeliverable batches are kept for replay (None: they are dropped).
     """
 
     def __init__(
@@ -73,56 +99,54 @@ class OTLPHttpSpanExporter(SpanExporter):
         api_key: str | None = None,
         compression: str = "gzip",
         timeout: float = 10.0,
-        retry_window: float = 15.0,
+        retry_window: float | None = None,
+        retry: RetryPolicy | None = None,
+        spool: Spool | None = None,
     ) -> None:
         self.endpoint = endpoint
         self._compression = compression
         self._timeout = timeout
-        self._retry_window = retry_window
-        self._session = requests.Session()
-        # The environment (proxies, netrc credentials) must not redirect or decorate
-        # export traffic: botanu sends exactly what was configured, to where it was configured.
-        self._session.trust_env = False
-        self._headers = {
-            "Content-Type": "application/x-protobuf",
-            "User-Agent": USER_AGENT,
-        }
-        if compression == "gzip":
-            self._headers["Content-Encoding"] = "gzip"
+        policy = retry or RetryPolicy()
+        self.retry = policy if retry_window is None else replace(policy, window=retry_window)
+        self.health = CollectorHealth(self.retry)
+        self.spool = spool
+        # Called after every delivered request (the replayer listens: the collector is up).
+        self.after_delivery: Callable[[], None] | None = None
+        self._headers = {"Content-Type": "application/x-protobuf", "User-Agent": USER_AGENT}
         for key, value in (headers or {}).items():
             self._headers[key] = value
         if api_key and not any(k.lower() == "authorization" for k in self._headers):
             self._headers["Authorization"] = f"Bearer {api_key}"
+        self._gzip_headers = {**self._headers, "Content-Encoding": "gzip"}
         self._closing = threading.Event()
         self._deadline: float | None = None
-        self._healthy = True
-        self._lock = threading.Lock()
+        self._session = self._new_session()
+        after_fork_in_child(self._after_fork_in_child)
+
+    @staticmethod
+    def _new_session() -> requests.Session:
+        session = requests.Session()
+        # The environment (proxies, netrc credentials) must not redirect or decorate
+        # export traffic: botanu sends exactly what was configured, to where it was configured.
+        session.trust_env = False
+        return session
+
+    def _after_fork_in_child(self) -> None:
+        # The parent's pooled connections are shared sockets: the child must open its own.
+        self._session = self._new_session()
+        self.health.after_fork()
+        self._deadline = None
+        closing, self._closing = self._closing, threading.Event()
+        if closing.is_set():
+            self._closing.set()
 
     # ----------------------------------------------------------------- SpanExporter
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        count = len(spans)
-        _stats.add("export_attempted", count)
-        try:
-            body = encode_spans(spans).SerializeToString()
-        except Exception as error:
-            warn_once(
-                ("encode", type(error)), "botanu: could not encode spans for export (%s); dropped", error
-            )
-            _stats.drop("encode_error", count)
-            return SpanExportResult.FAILURE
-        result = self.send(body, count)
-        if result.delivered:
-            _stats.add("exported", count - result.rejected_spans)
-            if result.rejected_spans:
-                _stats.drop("rejected_by_collector", result.rejected_spans)
-            return SpanExportResult.SUCCESS
-        self.on_undelivered(body, count, result)
-        return SpanExportResult.FAILURE
-
-    def on_undelivered(self, body: bytes, span_count: int, result: Delivery) -> None:
-        """Called with every request that could not be delivered (the spool hooks in here)."""
-        _stats.drop("not_retryable" if not result.retryable else "collector_unavailable", span_count)
+        """The SpanExporter API, for use under any span processor (accounted as handed over directly)."""
+        outcome = self.deliver(spans)
+        _stats.handled_directly(outcome.size, outcome.exported, outcome.spooled, outcome.dropped)
+        return SpanExportResult.SUCCESS if outcome.complete else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         self._closing.set()
@@ -131,53 +155,170 @@ class OTLPHttpSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
 
+    # ----------------------------------------------------------------- delivering spans
+
+    def deliver(self, spans: Sequence[ReadableSpan], *, hurry: threading.Event | None = None) -> Outcome:
+        """Send ``spans``; spool or drop what cannot be delivered; say what became of each span."""
+        return self.conclude(self.attempt(spans, hurry=hurry))
+
+    def attempt(self, spans: Sequence[ReadableSpan], *, hurry: threading.Event | None = None) -> Attempt:
+        """Encode and send ``spans`` (first half of :meth:`deliver`; nothing is spooled yet).
+
+        ``hurry``, when set, cuts the retries short: the caller needs the batch settled now.
+        """
+        body, count = self._encode(spans)
+        payload = self._compress(body) if count else b""
+        if not count:
+            delivery = Delivery(True, False, "nothing to send", attempts=0)
+        elif self.spool is not None and self.health.is_down():
+            # Known down and the next probe is not due: straight to the spool, no waiting.
+            delivery = Delivery(False, True, "the collector is down (waiting to try again)", attempts=0)
+        else:
+            # After a failure only one attempt per batch: the spool and the replayer do the retrying.
+            window = 0.0 if self.spool is not None and self.health.failed_recently() else None
+            delivery = self.send_payload(
+                payload, count, gzipped=self._compression == "gzip", hurry=hurry, window=window
+            )
+        return Attempt(len(spans), payload, count, len(spans) - count, delivery)
+
+    def conclude(self, attempt: Attempt) -> Outcome:
+        """Settle an :meth:`attempt`: count what was delivered, spool or drop the rest."""
+        dropped: dict[str, int] = {}
+        if attempt.unencodable:
+            dropped["encode_error"] = attempt.unencodable
+        delivery = attempt.delivery
+        if delivery.delivered:
+            rejected = min(delivery.rejected_spans, attempt.span_count)
+            if rejected:
+                dropped["rejected_by_collector"] = rejected
+            return Outcome(attempt.size, exported=attempt.span_count - rejected, dropped=dropped)
+        undelivered = self.on_undelivered(attempt.payload, attempt.span_count, delivery)
+        for reason, count in undelivered.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        return Outcome(attempt.size, spooled=undelivered.spooled, dropped=dropped)
+
+    def on_undelivered(self, payload: bytes, span_count: int, result: Delivery) -> Outcome:
+        """Keep an undelivered request in the spool when trying again later may succeed."""
+        if not result.retryable:
+            return Outcome.lost(span_count, "not_retryable")
+        if self.spool is None:
+            return Outcome.lost(span_count, "collector_unavailable")
+        refused = self.spool.put(payload, span_count, gzipped=self._compression == "gzip")
+        if refused is not None:
+            return Outcome.lost(span_count, refused)
+        return Outcome(span_count, spooled=span_count)
+
+    def spool_spans(self, spans: Sequence[ReadableSpan], reason_if_lost: str = "shutdown_timeout") -> Outcome:
+        """Encode ``spans`` and write them to the spool without trying the network (exit is near)."""
+        if self.spool is None:
+            return Outcome.lost(len(spans), reason_if_lost)
+        body, count = self._encode(spans)
+        dropped = {"encode_error": len(spans) - count} if len(spans) > count else {}
+        if not count:
+            return Outcome(len(spans), dropped=dropped)
+        refused = self.spool.put(self._compress(body), count, gzipped=self._compression == "gzip")
+        if refused is not None:
+            dropped[refused] = dropped.get(refused, 0) + count
+            return Outcome(len(spans), dropped=dropped)
+        return Outcome(len(spans), spooled=count, dropped=dropped)
+
+    def _encode(self, spans: Sequence[ReadableSpan]) -> tuple[bytes, int]:
+        """Encode spans; if the batch fails, find and leave out only the spans that cannot be encoded."""
+        try:
+            return encode_spans(spans).SerializeToString(), len(spans)
+        except Exception as error:
+            first_error: Exception = error
+        good = []
+        for span in spans:
+            try:
+                encode_spans([span]).SerializeToString()
+            except Exception:
+                continue
+            good.append(span)
+        warn_once(
+            ("encode", type(first_error)),
+            "botanu: %d span(s) could not be encoded for export (%s: %s); they are dropped",
+            len(spans) - len(good),
+            type(first_error).__name__,
+            first_error,
+        )
+        if not good:
+            return b"", 0
+        return encode_spans(good).SerializeToString(), len(good)
+
+    def _compress(self, body: bytes) -> bytes:
+        return gzip.compress(body, compresslevel=6) if self._compression == "gzip" else body
+
     # ----------------------------------------------------------------- deadlines
 
     def set_deadline(self, deadline: float | None) -> None:
         """Bound every attempt and backoff by ``deadline`` (a ``time.monotonic()`` value)."""
         self._deadline = deadline
 
-    def _limit(self, start: float) -> float:
-        limit = start + self._retry_window
-        if self._deadline is not None:
-            limit = min(limit, self._deadline)
-        return limit
-
-    # ----------------------------------------------------------------- sending
+    # ----------------------------------------------------------------- sending bytes
 
     def send(self, body: bytes, span_count: int = 0) -> Delivery:
         """Send one encoded ``ExportTraceServiceRequest``, retrying as the spec allows."""
-        payload = gzip.compress(body, compresslevel=6) if self._compression == "gzip" else body
+        return self.send_payload(self._compress(body), span_count, gzipped=self._compression == "gzip")
+
+    def send_payload(
+        self,
+        payload: bytes,
+        span_count: int,
+        *,
+        gzipped: bool,
+        hurry: threading.Event | None = None,
+        window: float | None = None,
+    ) -> Delivery:
+        """Send a ready request body; retry retryable failures within ``window`` seconds.
+
+        ``window`` defaults to the policy's; 0 means one attempt. Every attempt and
+        pause also ends by the deadline set with :meth:`set_deadline`.
+        """
+        headers = self._gzip_headers if gzipped else self._headers
+        window = self.retry.window if window is None else window
         start = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
-            limit = self._limit(start)
-            result, wait_hint = self._attempt(
-                payload, attempt, max(0.05, min(self._timeout, limit - time.monotonic()))
-            )
+            deadline = self._deadline
+            timeout = self._timeout if deadline is None else min(self._timeout, deadline - time.monotonic())
+            result = self._post(payload, headers, attempt, max(0.05, timeout))
             if result.delivered or not result.retryable:
                 break
-            delay = wait_hint if wait_hint is not None else _backoff(attempt)
-            if self._closing.is_set() or time.monotonic() + delay >= limit:
+            pause = result.retry_after if result.retry_after is not None else self.retry.backoff(attempt)
+            if not self._pause(pause, start + window, hurry):
                 break
-            if self._closing.wait(delay):
-                break
-        self._report(result, span_count)
+        self._record(result, span_count)
         return result
 
-    def _attempt(self, payload: bytes, attempt: int, timeout: float) -> tuple[Delivery, float | None]:
+    def _pause(self, seconds: float, retry_until: float, hurry: threading.Event | None) -> bool:
+        """Sleep before the next attempt; False if there is no time (or reason) to try again."""
+        resume = time.monotonic() + seconds
+        while True:
+            if self._closing.is_set() or (hurry is not None and hurry.is_set()):
+                return False
+            limit = retry_until if self._deadline is None else min(retry_until, self._deadline)
+            if resume >= limit:
+                return False
+            remaining = resume - time.monotonic()
+            if remaining <= 0:
+                return True
+            self._closing.wait(min(remaining, _WAIT_SLICE))
+
+    def _post(self, payload: bytes, headers: Mapping[str, str], attempt: int, timeout: float) -> Delivery:
+        _stats.add("export_requests")
         try:
             with suppress_instrumentation(), suppress_http_instrumentation():
                 response = self._session.post(
-                    self.endpoint, data=payload, headers=self._headers, timeout=timeout, allow_redirects=False
+                    self.endpoint, data=payload, headers=headers, timeout=timeout, allow_redirects=False
                 )
         except requests.exceptions.Timeout:
-            return Delivery(False, True, "the collector did not answer in time", None, attempt), None
+            return Delivery(False, True, "the collector did not answer in time", None, attempt)
         except requests.exceptions.ConnectionError as error:
-            return Delivery(False, True, _connection_reason(error), None, attempt), None
+            return Delivery(False, True, _connection_reason(error), None, attempt)
         except Exception as error:  # a bad URL or a broken session: retrying will not help
-            return Delivery(False, False, f"{type(error).__name__}: {error}", None, attempt), None
+            return Delivery(False, False, f"{type(error).__name__}: {error}", None, attempt)
         status = response.status_code
         if 200 <= status < 300:
             rejected, message = _partial_success(response.content)
@@ -188,21 +329,21 @@ class OTLPHttpSpanExporter(SpanExporter):
                     rejected,
                     message or "(no message)",
                 )
-            return Delivery(True, False, "ok", status, attempt, rejected), None
-        reason = f"HTTP {status}" + (f": {response.text[:200].strip()}" if response.text else "")
+            return Delivery(True, False, "ok", status, attempt, rejected)
+        text = response.text[:200].strip() if response.content else ""
+        reason = f"HTTP {status}" + (f": {text}" if text else "")
         if status in RETRYABLE_STATUSES:
-            return Delivery(False, True, reason, status, attempt), _retry_after(
-                response.headers.get("Retry-After")
-            )
-        return Delivery(False, False, reason, status, attempt), None
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            return Delivery(False, True, reason, status, attempt, retry_after=retry_after)
+        return Delivery(False, False, reason, status, attempt)
 
-    def _report(self, result: Delivery, span_count: int) -> None:
-        with self._lock:
-            was_healthy = self._healthy
-            self._healthy = result.delivered
+    def _record(self, result: Delivery, span_count: int) -> None:
+        """Update the collector's health and say so in the log (once per outage)."""
         if result.delivered:
-            if not was_healthy:
+            if self.health.record_success():
                 logger.info("botanu: delivery to %s resumed", self.endpoint)
+            if self.after_delivery is not None:
+                self.after_delivery()
             return
         if not result.retryable:
             warn_once(
@@ -213,35 +354,19 @@ class OTLPHttpSpanExporter(SpanExporter):
                 result.reason,
             )
             return
-        if was_healthy:
+        if self.health.record_failure(result.retry_after):
+            where = (
+                f"kept in the spool at {self.spool.directory} and sent when it is reachable again"
+                if self.spool is not None
+                else "counted in botanu.stats()"
+            )
             logger.warning(
                 "botanu: cannot deliver spans to the collector at %s (%s). botanu keeps running; "
-                "undelivered spans are counted in botanu.stats().",
+                "undelivered spans are %s.",
                 self.endpoint,
                 result.reason,
+                where,
             )
-
-
-def _backoff(attempt: int) -> float:
-    """Full-jitter exponential backoff: up to 0.5 s, 1 s, 2 s ... capped at 8 s."""
-    ceiling = min(8.0, 0.5 * (2 ** (attempt - 1)))
-    return random.uniform(ceiling / 2, ceiling)
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Parse ``Retry-After`` as delta-seconds or as an HTTP date."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _partial_success(content: bytes) -> tuple[int, str]:
@@ -263,6 +388,6 @@ def _connection_reason(error: Exception) -> str:
         return "connection refused"
     if "Name or service not known" in text or "nodename nor servname" in text:
         return "unknown host"
-    if "reset" in text.lower():
+    if "reset" in text.lower() or "aborted" in text.lower():
         return "connection reset"
     return "connection failed"

@@ -394,7 +394,9 @@ def _card_length(candidate: str) -> int:
     """
     first_group = len(candidate) - len(candidate.lstrip("0123456789"))
     if first_group != 4 and first_group != len(candidate):
-        return 0  # separated numbers always start with a group of four (and truncation keeps it)
+        # Separated card numbers start with a group of four; otherwise only the first run can
+        # be a card on its own ("378282246310005 0": an unseparated number, then another one).
+        candidate = candidate[:first_group]
     while True:
         if card_groups_ok(candidate) and is_card_number(candidate.replace(" ", "").replace("-", "")):
             return len(candidate)

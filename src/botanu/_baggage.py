@@ -1,0 +1,49 @@
+"""The ``botanu.*`` entries of a context's baggage, as span attributes (cached by identity).
+
+Baggage maps are immutable and shared by every context derived without changing
+them, so the view of the last map seen is kept: the common case (many spans
+under one run or step) costs one identity check.
+"""
+
+from __future__ import annotations
+
+from opentelemetry.context import Context
+
+from botanu._keys import RUN_BAGGAGE_KEYS
+from botanu._tracing import baggage_map
+
+Entries = tuple[tuple[str, str], ...]
+
+_PREFIX = "botanu."
+_USER_ID = "botanu.user_id"
+# The OTel semantic convention for the end user, stamped alongside botanu.user_id.
+_ENDUSER_ID = "enduser.id"
+
+_last: tuple[object, Entries, Entries] = (None, (), ())
+
+
+def botanu_entries(ctx: Context) -> tuple[Entries, Entries]:
+    """Return (every ``botanu.*`` entry of ``ctx``'s baggage, those that are not run identity).
+
+    Both include ``enduser.id`` when ``botanu.user_id`` is present. The second set is what
+    botanu's own run and step spans need besides the identity they set themselves
+    (session and analytics ids, for example).
+    """
+    global _last
+    current = baggage_map(ctx)
+    cached = _last
+    if cached[0] is current:
+        return cached[1], cached[2]
+    if not current:
+        return (), ()
+    entries = tuple(
+        (key, value if isinstance(value, str) else str(value))
+        for key, value in current.items()
+        if key.startswith(_PREFIX)
+    )
+    user = next((value for key, value in entries if key == _USER_ID), None)
+    if user is not None:
+        entries = (*entries, (_ENDUSER_ID, user))
+    extra = tuple(item for item in entries if item[0] not in RUN_BAGGAGE_KEYS)
+    _last = (current, entries, extra)  # one tuple assignment: safe across threads
+    return entries, extra

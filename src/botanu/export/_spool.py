@@ -1,0 +1,425 @@
+"""The durable spool: undelivered OTLP requests kept on disk until the collector takes them.
+
+* **Whole files only.** A batch is written to a temp file, fsynced, then renamed
+  to its final name; a crash leaves at most a temp file, which is never read.
+  A checksum catches anything else: corrupt files are moved to ``corrupt/``
+  and counted, never replayed, never fatal.
+* **Bounded.** ``max_bytes`` and ``max_age``: the oldest files are evicted to
+  make room, expired ones are removed; each evicted span is counted as dropped
+  with its reason. A read-only or full disk costs a warning and a counter.
+* **Shared safely.** Any number of processes may use one directory. A process
+  replays a file only after renaming it to a lease name carrying its host and
+  pid, which exactly one process can do; leases of dead processes (or older
+  than ``lease_ttl``) are renamed back and replayed by someone else.
+* **Accounted.** Files carry their writer's token, so a process knows which
+  spans it spooled itself and which it adopts from an earlier run (see
+  :mod:`botanu._stats`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import logging
+import os
+import re
+import secrets
+import socket
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from botanu import _stats
+from botanu._safety import warn_once
+from botanu.export import _spool_file as fmt
+from botanu.export._fork import after_fork_in_child
+
+logger = logging.getLogger("botanu")
+
+# How long a complete listing of the directory is trusted for size accounting.
+_RESCAN_INTERVAL = 2.0
+# After finding nothing to replay, how soon the directory is listed again.
+_EMPTY_RELIST_INTERVAL = 0.2
+# Temp files older than this belong to a writer that died mid-write.
+_TEMP_MAX_AGE = 60.0
+# Corrupt files kept for inspection (the oldest are deleted beyond this).
+_CORRUPT_KEPT = 20
+
+
+def default_spool_root() -> Path:
+    """``$XDG_CACHE_HOME/botanu/spool``, else ``~/.cache/botanu/spool`` (``%LOCALAPPDATA%`` on Windows)."""
+    if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
+        return Path(os.environ["LOCALAPPDATA"]) / "botanu" / "spool"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "botanu" / "spool"
+    try:
+        return Path.home() / ".cache" / "botanu" / "spool"
+    except (RuntimeError, KeyError):  # no home directory (some containers): a private temp dir
+        uid = os.getuid() if hasattr(os, "getuid") else 0
+        return Path(tempfile.gettempdir()) / f"botanu-{uid}" / "spool"
+
+
+def endpoint_key(endpoint: str, headers: Mapping[str, str] | None = None, api_key: str | None = None) -> str:
+    """A directory name per collector *and* credentials, so batches never reach another tenant.
+
+    Readable host and port, plus a hash of everything that decides where and as whom
+    the data lands (the secrets themselves never appear in the name).
+    """
+    parsed = urllib.parse.urlsplit(endpoint)
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", parsed.hostname or "collector")[:64]
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    identity = "\n".join(
+        [endpoint, api_key or "", *(f"{k.lower()}={v}" for k, v in sorted((headers or {}).items()))]
+    )
+    return f"{host}_{port}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A spool file this process has leased for replay."""
+
+    entry: fmt.SpoolName
+    path: Path
+    record: fmt.SpoolRecord
+    size: int
+    adopted: bool
+
+    @property
+    def span_count(self) -> int:
+        return self.entry.span_count
+
+
+def _host_tag() -> str:
+    try:
+        name = socket.gethostname()
+    except OSError:
+        name = ""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)[:64] or "host"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: alive, owned by someone else
+        return True
+    return True
+
+
+class Spool:
+    """A bounded, crash-safe, multi-process directory of undelivered OTLP requests.
+
+    Args:
+        directory: The directory for one collector (see :func:`endpoint_key`).
+        max_bytes: Size cap; the oldest files are evicted (counted ``spool_full``).
+        max_age: Seconds after which a file is dropped unsent (counted ``too_old``).
+        durable: fsync each file before it becomes visible.
+        lease_ttl: Seconds after which a lease is considered abandoned even if its
+            process seems alive (pid reuse, another host sharing the directory).
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_age: float = 24 * 3600.0,
+        durable: bool = True,
+        lease_ttl: float = 600.0,
+    ) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.max_age = max_age
+        self.durable = durable
+        self.lease_ttl = lease_ttl
+        self._host = _host_tag()
+        self._init_process_state()
+        after_fork_in_child(self.after_fork)
+
+    def _init_process_state(self) -> None:
+        self._lock = threading.Lock()
+        self._writer = secrets.token_hex(6)
+        self._pid = os.getpid()
+        self._seq = 0
+        self._bytes: int | None = None
+        self._scanned_at = 0.0
+        self._found_nothing_at = -_EMPTY_RELIST_INTERVAL
+        self._candidates: deque[fmt.SpoolName] = deque()
+
+    def after_fork(self) -> None:
+        """In a forked child: a new writer identity, no inherited locks or caches."""
+        self._init_process_state()
+
+    @property
+    def writer(self) -> str:
+        """This process's token in the names of the files it writes."""
+        return self._writer
+
+    # ------------------------------------------------------------------ writing
+
+    def put(self, payload: bytes, span_count: int, *, gzipped: bool) -> str | None:
+        """Store one request body. Return None when stored, else the reason it was dropped."""
+        size = fmt.HEADER_SIZE + len(payload)
+        if size > self.max_bytes:
+            return "spool_full"
+        with self._lock:
+            try:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                now = time.monotonic()
+                if self._bytes is None or now - self._scanned_at > _RESCAN_INTERVAL:
+                    self._rescan_locked()
+                if self._bytes is not None and self._bytes + size > self.max_bytes:
+                    self._rescan_locked()
+                    self._evict_locked(size)
+                    if self._bytes is not None and self._bytes + size > self.max_bytes:
+                        return "spool_full"
+                self._candidates.append(self._write_locked(payload, span_count, gzipped))
+                self._bytes = (self._bytes or 0) + size
+            except OSError as error:
+                self._warn_unwritable(error)
+                return "spool_unwritable"
+        return None
+
+    def _write_locked(self, payload: bytes, span_count: int, gzipped: bool) -> fmt.SpoolName:
+        self._seq += 1
+        created_ms = int(time.time() * 1000)
+        temp = self.directory / fmt.temp_name(self._writer, self._seq, self._pid)
+        entry = fmt.SpoolName(
+            fmt.ready_name(created_ms, self._writer, self._seq, span_count),
+            created_ms,
+            self._writer,
+            self._seq,
+            span_count,
+        )
+        final = self.directory / entry.name
+        data = fmt.encode(payload, span_count, created_ms, gzipped=gzipped)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                if self.durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        return entry
+
+    def _warn_unwritable(self, error: OSError) -> None:
+        kind = errno.errorcode.get(error.errno or 0, type(error).__name__)
+        warn_once(
+            ("spool-unwritable", str(self.directory), kind),
+            "botanu: cannot write to the spool at %s (%s); spans the collector could not take are "
+            "dropped instead (counted in botanu.stats())",
+            self.directory,
+            error.strerror or error,
+        )
+
+    # ------------------------------------------------------------------ trimming
+
+    def _rescan_locked(self) -> None:
+        """List the directory: exact size, expired files removed, stale leases and temp files recovered."""
+        now_wall = time.time()
+        total = 0
+        ready: list[fmt.SpoolName] = []
+        try:
+            entries = list(os.scandir(self.directory))
+        except FileNotFoundError:
+            entries = []
+        for entry in entries:
+            name = entry.name
+            try:
+                stat = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            parsed = fmt.parse_ready(name)
+            if parsed is not None:
+                if (now_wall * 1000 - parsed.created_ms) / 1000 > self.max_age:
+                    self._remove_ready_locked(parsed, "too_old")
+                    continue
+                ready.append(parsed)
+                total += stat.st_size
+                continue
+            lease = fmt.parse_lease(name)
+            if lease is not None:
+                if self._lease_is_stale(lease, now_wall - stat.st_mtime):
+                    with contextlib.suppress(OSError):
+                        os.rename(self.directory / name, self.directory / lease[0])
+                        recovered = fmt.parse_ready(lease[0])
+                        if recovered is not None:
+                            ready.append(recovered)
+                total += stat.st_size
+                continue
+            if name.endswith(fmt.TEMP_SUFFIX) and now_wall - stat.st_mtime > _TEMP_MAX_AGE:
+                with contextlib.suppress(OSError):
+                    os.unlink(self.directory / name)
+        ready.sort(key=lambda item: item.name)
+        self._candidates = deque(ready)
+        self._bytes = total
+        self._scanned_at = time.monotonic()
+
+    def _lease_is_stale(self, lease: tuple[str, str, int], age: float) -> bool:
+        _, host, pid = lease
+        if age > self.lease_ttl:
+            return True
+        if host != self._host:
+            return False  # another host's pids mean nothing here: wait for the TTL
+        return pid != os.getpid() and not _pid_alive(pid)
+
+    def _evict_locked(self, needed: int) -> None:
+        """Remove the oldest ready files until ``needed`` more bytes fit."""
+        while self._candidates and (self._bytes or 0) + needed > self.max_bytes:
+            self._remove_ready_locked(self._candidates.popleft(), "spool_full")
+
+    def _remove_ready_locked(self, entry: fmt.SpoolName, reason: str) -> None:
+        # Lease first, so a file another process is replaying is never counted twice.
+        path = self.directory / entry.name
+        lease = self.directory / fmt.lease_name(entry.name, self._host, os.getpid())
+        try:
+            size = path.stat().st_size
+            os.rename(path, lease)
+            os.unlink(lease)
+        except OSError:
+            return
+        if self._bytes is not None:
+            self._bytes -= size
+        if entry.writer != self._writer:
+            _stats.spool_adopted(entry.span_count)
+        _stats.spool_dropped(reason, entry.span_count)
+
+    # ------------------------------------------------------------------ replaying
+
+    def claim_oldest(self) -> Claim | None:
+        """Lease the oldest file that can be replayed, or return None if there is none."""
+        with self._lock:
+            while True:
+                if not self._candidates:
+                    if time.monotonic() - self._found_nothing_at < _EMPTY_RELIST_INTERVAL:
+                        return None
+                    self._rescan_locked()
+                    if not self._candidates:
+                        self._found_nothing_at = time.monotonic()
+                        return None
+                entry = self._candidates.popleft()
+                if (time.time() * 1000 - entry.created_ms) / 1000 > self.max_age:
+                    self._remove_ready_locked(entry, "too_old")
+                    continue
+                claim = self._lease_locked(entry)
+                if claim is not None:
+                    return claim
+
+    def _lease_locked(self, entry: fmt.SpoolName) -> Claim | None:
+        lease = self.directory / fmt.lease_name(entry.name, self._host, os.getpid())
+        try:
+            os.rename(self.directory / entry.name, lease)
+        except OSError:
+            return None  # another process took it first (or it was evicted)
+        adopted = entry.writer != self._writer
+        try:
+            os.utime(lease)  # the lease's age counts from now
+            data = lease.read_bytes()
+            record = fmt.decode(data)
+            if record.span_count != entry.span_count:
+                raise fmt.CorruptSpoolFile("span count differs from the file name")
+        except (OSError, fmt.CorruptSpoolFile) as error:
+            self._quarantine_locked(entry, lease, adopted, error)
+            return None
+        if adopted:
+            _stats.spool_adopted(entry.span_count)
+        return Claim(entry, lease, record, len(data), adopted)
+
+    def _quarantine_locked(self, entry: fmt.SpoolName, lease: Path, adopted: bool, error: Exception) -> None:
+        corrupt_dir = self.directory / "corrupt"
+        try:
+            corrupt_dir.mkdir(mode=0o700, exist_ok=True)
+            os.rename(lease, corrupt_dir / entry.name)
+            kept = sorted(corrupt_dir.iterdir())
+            for old in kept[:-_CORRUPT_KEPT]:
+                old.unlink()
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(lease)
+        self._bytes = None
+        warn_once(
+            ("spool-corrupt", str(self.directory)),
+            "botanu: a spool file was damaged (%s); moved to %s and not replayed",
+            error,
+            corrupt_dir,
+        )
+        _stats.add("spool_files_corrupt")
+        if adopted:
+            _stats.spool_adopted(entry.span_count)
+        _stats.spool_dropped("corrupt", entry.span_count)
+
+    def complete(self, claim: Claim, rejected: int = 0) -> None:
+        """The collector took the claimed file: delete it."""
+        with contextlib.suppress(OSError):
+            os.unlink(claim.path)
+        with self._lock:
+            if self._bytes is not None:
+                self._bytes -= claim.size
+        _stats.spool_replayed(claim.span_count, rejected)
+
+    def discard(self, claim: Claim, reason: str) -> None:
+        """The claimed file can never be delivered (the collector refused it): delete it."""
+        with contextlib.suppress(OSError):
+            os.unlink(claim.path)
+        with self._lock:
+            if self._bytes is not None:
+                self._bytes -= claim.size
+        _stats.spool_dropped(reason, claim.span_count)
+
+    def release(self, claim: Claim) -> None:
+        """Give the claimed file back (the collector is down): it is ours now, same age."""
+        with self._lock:
+            self._seq += 1
+            name = fmt.ready_name(claim.entry.created_ms, self._writer, self._seq, claim.span_count)
+            try:
+                os.rename(claim.path, self.directory / name)
+            except OSError:  # the lease vanished (an operator cleaned up): nothing left to account for
+                _stats.spool_dropped("spool_removed", claim.span_count)
+                return
+            self._candidates.appendleft(fmt.parse_ready(name))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ inspection
+
+    def files(self) -> list[fmt.SpoolName]:
+        """Ready (unleased) files, oldest first."""
+        try:
+            names = os.listdir(self.directory)
+        except FileNotFoundError:
+            return []
+        parsed = [fmt.parse_ready(name) for name in names]
+        return sorted((p for p in parsed if p is not None), key=lambda p: p.name)
+
+    def span_count(self) -> int:
+        """Spans in ready and leased files (what the spool holds, whoever wrote it)."""
+        total = 0
+        for name in self._names():
+            lease = fmt.parse_lease(name)
+            parsed = fmt.parse_ready(lease[0] if lease else name)
+            if parsed is not None:
+                total += parsed.span_count
+        return total
+
+    def _names(self) -> list[str]:
+        try:
+            return os.listdir(self.directory)
+        except FileNotFoundError:
+            return []

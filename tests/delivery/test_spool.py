@@ -1,0 +1,300 @@
+"""The spool on its own: whole files, bounds, corruption, leases shared between processes."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from botanu import _stats
+from botanu.export import Spool
+from botanu.export import _spool_file as fmt
+from botanu.export._spool import endpoint_key
+from tests.delivery.conftest import ROOT, assert_accounted
+
+
+@pytest.fixture(autouse=True)
+def _fresh_counters(clean_botanu):
+    yield
+
+
+def put(spool: Spool, spans: int = 1, size: int = 100) -> str | None:
+    """Spool a batch as the exporter would, counted as if it had come through the queue."""
+    refused = spool.put(os.urandom(size), spans, gzipped=False)
+    if refused is None:
+        _stats.handled_directly(spans, spooled=spans)
+    return refused
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+# --------------------------------------------------------------------------- format and atomic writes
+
+
+def test_put_claim_complete_round_trip(tmp_path):
+    spool = Spool(tmp_path)
+    payload = os.urandom(300)
+    assert spool.put(payload, 7, gzipped=True) is None
+    _stats.handled_directly(7, spooled=7)
+    [entry] = spool.files()
+    assert entry.span_count == 7 and entry.writer == spool.writer
+    assert (tmp_path / entry.name).stat().st_mode & 0o777 == 0o600
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    claim = spool.claim_oldest()
+    assert claim is not None and claim.record.payload == payload and claim.record.gzipped
+    assert spool.files() == [] and spool.span_count() == 7, "leased, still held"
+    spool.complete(claim)
+    assert list(tmp_path.iterdir()) == []
+    assert assert_accounted(spool)["replayed"] == 7
+
+
+def test_files_are_claimed_oldest_first(tmp_path):
+    spool = Spool(tmp_path)
+    for spans in (1, 2, 3):
+        put(spool, spans)
+        time.sleep(0.002)
+    order = []
+    while (claim := spool.claim_oldest()) is not None:
+        order.append(claim.span_count)
+        spool.complete(claim)
+    assert order == [1, 2, 3]
+
+
+def test_decode_rejects_truncated_and_altered_files():
+    data = fmt.encode(b"x" * 50, 3, 123, gzipped=False)
+    assert fmt.decode(data).span_count == 3
+    for broken in (data[:-1], data[:10], data[:-1] + b"y", b"NOTBOTANU" + data[9:]):
+        with pytest.raises(fmt.CorruptSpoolFile):
+            fmt.decode(broken)
+
+
+def test_corrupt_files_are_moved_aside_counted_and_never_stop_replay(tmp_path, caplog):
+    spool = Spool(tmp_path)
+    put(spool, 2)
+    [good] = spool.files()
+    # Older than the good file: a file cut short, one with a flipped byte, one that never was a spool file.
+    base = good.created_ms - 10_000
+    names = [fmt.ready_name(base + n, "0" * 12, n, n + 3) for n in (1, 2, 3)]
+    (tmp_path / names[0]).write_bytes(fmt.encode(b"z" * 40, 4, base + 1, gzipped=False)[:-5])
+    flipped = bytearray(fmt.encode(b"q" * 40, 5, base + 2, gzipped=False))
+    flipped[-1] ^= 0xFF
+    (tmp_path / names[1]).write_bytes(bytes(flipped))
+    (tmp_path / names[2]).write_bytes(b"garbage")
+    fresh = Spool(tmp_path)
+    fresh._writer = spool.writer  # the same process, so the good file is not adopted
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        claim = fresh.claim_oldest()
+    assert claim is not None and claim.entry.name == good.name
+    fresh.complete(claim)
+    assert sorted(p.name for p in (tmp_path / "corrupt").iterdir()) == sorted(names)
+    snap = assert_accounted(fresh)
+    assert snap["spool_files_corrupt"] == 3
+    assert snap["dropped"] == {"corrupt": 4 + 5 + 6}
+    assert snap["spool_adopted"] == 15, "the damaged files came from another writer"
+    assert snap["replayed"] == 2
+    assert sum("damaged" in r.getMessage() for r in caplog.records) == 1
+
+
+# --------------------------------------------------------------------------- bounds
+
+
+def test_tiny_cap_evicts_oldest_and_counts_them(tmp_path):
+    file_size = fmt.HEADER_SIZE + 1000
+    spool = Spool(tmp_path, max_bytes=3 * file_size + 10)
+    for _ in range(10):
+        assert put(spool, spans=4, size=1000) is None
+    files = spool.files()
+    assert len(files) == 3
+    assert sum((tmp_path / f.name).stat().st_size for f in files) <= spool.max_bytes
+    assert [f.seq for f in files] == [8, 9, 10], "the newest are kept"
+    snap = assert_accounted(spool)
+    assert snap["dropped"] == {"spool_full": 7 * 4}
+    # A single batch larger than the whole cap is refused, not written.
+    assert put(spool, spans=9, size=5 * file_size) == "spool_full"
+
+
+def test_cap_is_shared_by_writers_of_one_directory(tmp_path):
+    file_size = fmt.HEADER_SIZE + 500
+    first = Spool(tmp_path, max_bytes=4 * file_size)
+    second = Spool(tmp_path, max_bytes=4 * file_size)
+    for _ in range(4):
+        put(first, size=500)
+    put(second, size=500)  # must evict one of the first writer's files, adopting and dropping it
+    assert len(first.files()) == 4
+    snap = _stats.snapshot()
+    assert snap["dropped"] == {"spool_full": 1} and snap["spool_adopted"] == 1
+
+
+def test_files_older_than_max_age_are_dropped_as_too_old(tmp_path):
+    spool = Spool(tmp_path, max_age=60)
+    put(spool, 3)
+    [entry] = spool.files()
+    old_ms = int((time.time() - 120) * 1000)
+    (tmp_path / entry.name).rename(tmp_path / fmt.ready_name(old_ms, entry.writer, entry.seq, 3))
+    fresh = Spool(tmp_path, max_age=60)
+    assert fresh.claim_oldest() is None
+    assert list(tmp_path.iterdir()) == []
+    assert _stats.snapshot()["dropped"] == {"too_old": 3}
+
+
+def test_unwritable_spool_dir_costs_a_warning_and_a_count(tmp_path, caplog):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("x")
+    spool = Spool(blocker / "spool")
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        assert put(spool) == "spool_unwritable"
+        assert put(spool) == "spool_unwritable"
+    assert sum("cannot write to the spool" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_full_disk_costs_a_warning_leaves_no_partial_file(tmp_path, caplog):
+    spool = Spool(tmp_path)
+    real_write = os.write
+
+    def no_space(fd, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        with mock.patch("botanu.export._spool.os.write", no_space):
+            assert put(spool) == "spool_unwritable"
+    assert os.write is real_write
+    assert list(tmp_path.iterdir()) == [], "the temp file was removed"
+    assert any("No space left" in r.getMessage() for r in caplog.records)
+    assert put(spool) is None, "the spool works again once there is room"
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def test_two_processes_never_claim_the_same_file(tmp_path):
+    writer = Spool(tmp_path)
+    for _ in range(6):
+        put(writer, 1)
+    one, two = Spool(tmp_path), Spool(tmp_path)
+    seen = []
+    while True:
+        claims = [spool.claim_oldest() for spool in (one, two)]
+        claims = [c for c in claims if c is not None]
+        if not claims:
+            break
+        for claim, spool in zip(claims, (one, two), strict=False):
+            seen.append(claim.entry.seq)
+            spool.complete(claim)
+    assert sorted(seen) == [1, 2, 3, 4, 5, 6]
+
+
+def test_leases_of_dead_processes_are_recovered_live_ones_are_not(tmp_path):
+    spool = Spool(tmp_path)
+    for _ in range(3):
+        put(spool, 1)
+    names = [f.name for f in spool.files()]
+    host = spool._host
+    os.rename(tmp_path / names[0], tmp_path / fmt.lease_name(names[0], host, dead_pid()))
+    os.rename(tmp_path / names[1], tmp_path / fmt.lease_name(names[1], host, os.getppid()))
+    os.rename(tmp_path / names[2], tmp_path / fmt.lease_name(names[2], "other-host", 1))
+    fresh = Spool(tmp_path)
+    claim = fresh.claim_oldest()
+    assert claim is not None and claim.entry.name == names[0], "the dead process's lease came back"
+    fresh.complete(claim)
+    assert fresh.claim_oldest() is None, "a live lease and another host's lease are left alone"
+    # Past the TTL any lease is considered abandoned (pid reuse, a host that went away).
+    old = time.time() - 3600
+    for path in tmp_path.iterdir():
+        os.utime(path, (old, old))
+    expired = Spool(tmp_path, lease_ttl=600)
+    recovered = []
+    while (claim := expired.claim_oldest()) is not None:
+        recovered.append(claim.entry.name)
+        expired.complete(claim)
+    assert sorted(recovered) == sorted(names[1:])
+
+
+def test_abandoned_temp_files_are_never_read_and_cleaned_up(tmp_path):
+    spool = Spool(tmp_path)
+    stale = tmp_path / fmt.temp_name("a" * 12, 1, 123)
+    stale.write_bytes(b"half a file")
+    fresh_temp = tmp_path / fmt.temp_name("b" * 12, 1, 124)
+    fresh_temp.write_bytes(b"being written")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    assert spool.claim_oldest() is None
+    assert not stale.exists() and fresh_temp.exists()
+
+
+def test_released_file_becomes_ours_and_keeps_its_age(tmp_path):
+    other = Spool(tmp_path)  # another process, as far as the counters of this one go
+    other.put(b"spans", 2, gzipped=False)
+    [original] = other.files()
+    spool = Spool(tmp_path)
+    claim = spool.claim_oldest()
+    assert claim is not None and claim.adopted
+    spool.release(claim)
+    [released] = spool.files()
+    assert released.writer == spool.writer and released.created_ms == original.created_ms
+    snap = _stats.snapshot()
+    assert (snap["spool_adopted"], snap["spool_pending"]) == (2, 2)
+    claim = spool.claim_oldest()
+    assert claim is not None and not claim.adopted, "adopted once, not twice"
+    spool.complete(claim)
+    assert _stats.snapshot()["replayed"] == 2
+    assert assert_accounted(spool)["pending"] == 0
+
+
+def test_endpoint_key_separates_collectors_and_credentials_without_leaking_them():
+    base = endpoint_key("http://collector:4318/v1/traces")
+    assert base.startswith("collector_4318-")
+    assert endpoint_key("http://collector:4318/v1/traces", api_key="secret-1") != base
+    assert endpoint_key("http://collector:4318/v1/traces", {"x-tenant": "a"}) != endpoint_key(
+        "http://collector:4318/v1/traces", {"x-tenant": "b"}
+    )
+    assert "secret" not in endpoint_key("http://collector:4318/v1/traces", api_key="secret-1")
+    assert endpoint_key("https://collector/v1/traces").startswith("collector_443-")
+
+
+# --------------------------------------------------------------------------- crashes
+
+
+WRITER = """
+import os, sys, time
+from botanu.export import Spool
+spool = Spool(sys.argv[1], durable=True)
+print("ready", flush=True)
+while True:
+    spool.put(os.urandom(256 * 1024), 10, gzipped=False)
+"""
+
+
+@pytest.mark.parametrize("kill_after", [0.05, 0.2, 0.35])
+def test_kill_9_during_spool_writes_never_yields_a_corrupt_replay(tmp_path, kill_after):
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT)}
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path)], stdout=subprocess.PIPE, env=env, text=True
+    )
+    assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    time.sleep(kill_after)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    spool = Spool(tmp_path)
+    replayed = 0
+    while (claim := spool.claim_oldest()) is not None:
+        assert len(claim.record.payload) == 256 * 1024
+        replayed += 1
+        spool.complete(claim)
+    snap = _stats.snapshot()
+    assert snap.get("spool_files_corrupt", 0) == 0
+    assert replayed >= 1
+    # At most one temp file (the write that was cut short) is left, and it was not replayed.
+    leftovers = [p.name for p in Path(tmp_path).iterdir()]
+    assert all(name.endswith(".tmp") for name in leftovers) and len(leftovers) <= 1, leftovers

@@ -1,0 +1,276 @@
+"""Each wire fault, at the wire: attempts, timing windows, spool contents, stats, conservation.
+
+Timings come from ``FAST_RETRY`` (1 s retry window, 50-200 ms backoff), so every
+window asserted here is the production rule scaled down, not a sleep.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import time
+from dataclasses import replace
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from botanu import _stats
+from botanu.export import Replayer, Spool
+from botanu.export import _spool_file as fmt
+from tests.delivery._faults import ResettingProxy, endpoint_for, free_port
+from tests.delivery.conftest import FAST_RETRY, assert_accounted
+from tests.support.otlp_receiver import Reply
+
+
+def spooled_span_ids(spool: Spool) -> list[str]:
+    """Span ids inside the spool's files, decoded from the stored OTLP requests."""
+    import gzip
+
+    ids = []
+    for entry in spool.files():
+        record = fmt.decode((spool.directory / entry.name).read_bytes())
+        body = gzip.decompress(record.payload) if record.gzipped else record.payload
+        request = ExportTraceServiceRequest.FromString(body)
+        for resource_spans in request.resource_spans:
+            for scope_spans in resource_spans.scope_spans:
+                ids.extend(span.span_id.hex() for span in scope_spans.spans)
+    return ids
+
+
+def received_ids(receiver) -> list[str]:
+    return sorted(span.span_id for span in receiver.spans())
+
+
+# --------------------------------------------------------------------------- 200
+
+
+def test_200_delivers_each_span_once_gzip_protobuf(make_pipeline, otlp_receiver):
+    pipeline = make_pipeline(otlp_receiver.endpoint)
+    ids = pipeline.spans(5)
+    assert pipeline.flush() is True
+    assert received_ids(otlp_receiver) == sorted(ids)
+    [request] = otlp_receiver.requests
+    assert request.headers["content-encoding"] == "gzip" and request.raw[:2] == b"\x1f\x8b"
+    assert request.headers["content-type"] == "application/x-protobuf"
+    snap = assert_accounted(pipeline.spool)
+    assert (snap["spans_queued"], snap["exported"], snap["spooled"], snap["pending"]) == (5, 5, 0, 0)
+    assert pipeline.spool.files() == []
+
+
+def test_compression_none_sends_plain_protobuf(make_pipeline, otlp_receiver):
+    pipeline = make_pipeline(otlp_receiver.endpoint)
+    pipeline.exporter._compression = "none"
+    pipeline.spans(1)
+    assert pipeline.flush()
+    assert "content-encoding" not in otlp_receiver.requests[0].headers
+
+
+# --------------------------------------------------------------------------- 503
+
+
+def test_503_then_200_is_retried_after_a_backoff(make_pipeline, otlp_receiver):
+    otlp_receiver.script([Reply(503), Reply(200)])
+    pipeline = make_pipeline(otlp_receiver.endpoint)
+    ids = pipeline.spans(3)
+    assert pipeline.flush() is True  # retried within the window: nothing failed
+    first, second = otlp_receiver.requests
+    assert (first.reply.status, second.reply.status) == (503, 200)
+    assert first.body == second.body, "a retry resends the identical request"
+    gap = second.at - first.at
+    assert FAST_RETRY.base / 2 - 0.01 <= gap < FAST_RETRY.cap + 0.3, gap
+    assert received_ids(otlp_receiver) == sorted(ids)
+    snap = assert_accounted(pipeline.spool)
+    assert snap["exported"] == 3 and snap["spooled"] == 0
+
+
+def test_503_throughout_the_window_spools_then_replays_once(make_pipeline, otlp_receiver):
+    otlp_receiver.default = Reply(503)
+    pipeline = make_pipeline(otlp_receiver.endpoint, replay=False)
+    ids = pipeline.spans(4)
+    started = time.monotonic()
+    assert pipeline.flush() is False
+    elapsed = time.monotonic() - started
+    assert FAST_RETRY.window - 0.3 < elapsed < FAST_RETRY.window + 1.0, elapsed
+    attempts = len(otlp_receiver.requests)
+    assert attempts >= 3, attempts  # 50-200 ms backoff in a 1 s window
+    assert len({r.body for r in otlp_receiver.requests}) == 1
+    # The batch is on disk, whole, and the counters say so.
+    assert sorted(spooled_span_ids(pipeline.spool)) == sorted(ids)
+    snap = assert_accounted(pipeline.spool)
+    assert (snap["exported"], snap["spooled"], snap["spool_pending"]) == (0, 4, 4)
+    assert pipeline.flush() is True, "the failure was reported once; nothing failed since"
+
+    # The collector recovers: replay sends the file once, and the spool is empty.
+    otlp_receiver.default = Reply(200)
+    time.sleep(pipeline.exporter.health.seconds_until_probe())
+    assert Replayer(pipeline.spool, pipeline.exporter).replay_one() is True
+    assert received_ids(otlp_receiver) == sorted(ids)
+    snap = assert_accounted(pipeline.spool)
+    assert (snap["replayed"], snap["spool_pending"], snap["pending"]) == (4, 0, 0)
+    assert pipeline.spool.files() == []
+
+
+def test_while_down_further_batches_skip_the_network(make_pipeline, otlp_receiver):
+    otlp_receiver.default = Reply(503)
+    slow_probe = replace(FAST_RETRY, probe_base=5.0, probe_cap=5.0)
+    pipeline = make_pipeline(otlp_receiver.endpoint, retry=slow_probe, replay=False)
+    pipeline.spans(2)
+    pipeline.flush()
+    requests_after_first = len(otlp_receiver.requests)
+    started = time.monotonic()
+    for _ in range(5):
+        pipeline.spans(2)
+        assert pipeline.flush() is False
+    assert time.monotonic() - started < 0.5, "no batch waited out its own retries"
+    assert len(otlp_receiver.requests) == requests_after_first
+    snap = assert_accounted(pipeline.spool)
+    assert snap["spooled"] == 12 and len(pipeline.spool.files()) == 6
+
+
+# --------------------------------------------------------------------------- 429 + Retry-After
+
+
+def test_429_retry_after_seconds_is_honoured(make_pipeline, otlp_receiver):
+    otlp_receiver.script([Reply(429, headers={"Retry-After": "1"}), Reply(200)])
+    pipeline = make_pipeline(otlp_receiver.endpoint, retry=replace(FAST_RETRY, window=3.0))
+    ids = pipeline.spans(2)
+    assert pipeline.flush() is True
+    first, second = otlp_receiver.requests
+    assert 0.95 <= second.at - first.at < 1.5, second.at - first.at
+    assert received_ids(otlp_receiver) == sorted(ids)
+    assert_accounted(pipeline.spool)
+
+
+def test_429_retry_after_http_date_is_honoured(make_pipeline, otlp_receiver):
+    when = email.utils.formatdate(time.time() + 2, usegmt=True)  # whole seconds: waits 1-2 s
+    otlp_receiver.script([Reply(429, headers={"Retry-After": when}), Reply(200)])
+    pipeline = make_pipeline(otlp_receiver.endpoint, retry=replace(FAST_RETRY, window=4.0))
+    pipeline.spans(2)
+    assert pipeline.flush() is True
+    first, second = otlp_receiver.requests
+    assert 0.9 <= second.at - first.at < 2.5, second.at - first.at
+    assert_accounted(pipeline.spool)
+
+
+def test_429_retry_after_beyond_the_window_spools_and_waits_that_long(make_pipeline, otlp_receiver):
+    otlp_receiver.script([Reply(429, headers={"Retry-After": "3"})])
+    pipeline = make_pipeline(otlp_receiver.endpoint)  # 1 s window, replayer on
+    pipeline.spans(2)
+    started = time.monotonic()
+    assert pipeline.flush() is False
+    assert time.monotonic() - started < 0.5, "no point waiting 3 s inside a 1 s window"
+    assert pipeline.exporter.health.seconds_until_probe() > 2.0
+    pipeline.spans(2)
+    assert pipeline.flush() is False
+    time.sleep(0.5)
+    assert len(otlp_receiver.requests) == 1, "neither the live path nor the replayer ignored Retry-After"
+    snap = assert_accounted(pipeline.spool)
+    assert snap["spooled"] == 4
+
+
+# --------------------------------------------------------------------------- 500 / 400
+
+
+def test_non_retryable_statuses_are_dropped_with_one_warning(make_pipeline, otlp_receiver, caplog):
+    otlp_receiver.script([Reply(400, body=b"bad request: missing resource")])
+    otlp_receiver.default = Reply(500, body=b"boom")
+    pipeline = make_pipeline(otlp_receiver.endpoint, replay=False)
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        for _ in range(3):
+            pipeline.spans(2)
+            assert pipeline.flush() is False
+    assert [r.reply.status for r in otlp_receiver.requests] == [400, 500, 500], "never retried"
+    messages = [r.getMessage() for r in caplog.records if "not retried" in r.getMessage()]
+    assert len(messages) == 2, messages  # once per status
+    assert "HTTP 400: bad request: missing resource" in messages[0]
+    assert "HTTP 500: boom" in messages[1]
+    snap = assert_accounted(pipeline.spool)
+    assert snap["dropped"] == {"not_retryable": 6}
+    assert snap["spooled"] == 0 and pipeline.spool.files() == []
+
+
+# --------------------------------------------------------------------------- slow collector
+
+
+def test_slower_than_the_timeout_is_retried_and_may_duplicate(make_pipeline, otlp_receiver):
+    otlp_receiver.script([Reply(200, delay=1.0)])
+    pipeline = make_pipeline(otlp_receiver.endpoint, timeout=0.3, replay=False)
+    ids = pipeline.spans(3)
+    started = time.monotonic()
+    assert pipeline.flush() is True
+    elapsed = time.monotonic() - started
+    assert 0.3 <= elapsed < 0.9, elapsed  # one timed-out attempt, a backoff, a quick success
+    otlp_receiver.wait_for(lambda r: len(r.requests) >= 2, timeout=3)
+    # The one allowed duplicate: the collector accepted the request that timed out on our side.
+    assert received_ids(otlp_receiver) == sorted(ids + ids)
+    snap = assert_accounted(pipeline.spool)
+    assert snap["exported"] == 3 and snap["spooled"] == 0
+
+
+# --------------------------------------------------------------------------- network faults
+
+
+def test_connection_refused_is_retried_within_the_window_then_spooled(make_pipeline, caplog):
+    pipeline = make_pipeline(endpoint_for(free_port()), replay=False)
+    ids = pipeline.spans(3)
+    started = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        assert pipeline.flush() is False
+        pipeline.spans(3)
+        assert pipeline.flush() is False
+    assert time.monotonic() - started < FAST_RETRY.window + 0.8
+    assert _stats.get("export_requests") >= 3
+    warnings = [r.getMessage() for r in caplog.records if "cannot deliver" in r.getMessage()]
+    assert len(warnings) == 1 and "connection refused" in warnings[0]
+    assert str(pipeline.spool.directory) in warnings[0]
+    assert set(ids) <= set(spooled_span_ids(pipeline.spool))
+    snap = assert_accounted(pipeline.spool)
+    assert snap["spooled"] == 6
+
+
+def test_connection_reset_mid_body_is_retried(make_pipeline, otlp_receiver):
+    proxy = ResettingProxy(otlp_receiver.port, resets=1)
+    try:
+        pipeline = make_pipeline(proxy.endpoint, replay=False)
+        ids = pipeline.spans(50)
+        assert pipeline.flush() is True
+    finally:
+        proxy.close()
+    assert proxy.reset_count == 1
+    assert received_ids(otlp_receiver) == sorted(ids), "each span once: the reset request never arrived"
+    snap = assert_accounted(pipeline.spool)
+    assert snap["exported"] == 50 and snap["spooled"] == 0
+    assert _stats.get("export_requests") == 2
+
+
+# --------------------------------------------------------------------------- partial success
+
+
+def test_partial_success_is_counted_and_logged_not_taken_as_success(make_pipeline, otlp_receiver, caplog):
+    otlp_receiver.script([Reply(200, rejected_spans=2, error_message="span name too long")])
+    pipeline = make_pipeline(otlp_receiver.endpoint)
+    pipeline.spans(5)
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        assert pipeline.flush() is False
+    assert len(otlp_receiver.requests) == 1, "a partial success is not retried"
+    assert any(
+        "rejected 2 span(s)" in r.getMessage() and "too long" in r.getMessage() for r in caplog.records
+    )
+    snap = assert_accounted(pipeline.spool)
+    assert snap["exported"] == 3 and snap["dropped"] == {"rejected_by_collector": 2}
+    assert pipeline.spool.files() == []
+
+
+# --------------------------------------------------------------------------- the plain send() API
+
+
+def test_send_reports_status_attempts_and_reason(otlp_receiver, clean_botanu):
+    from botanu.export import OTLPHttpSpanExporter
+
+    otlp_receiver.script([Reply(503), Reply(503), Reply(200)])
+    exporter = OTLPHttpSpanExporter(otlp_receiver.endpoint, retry=FAST_RETRY)
+    result = exporter.send(ExportTraceServiceRequest().SerializeToString(), 0)
+    assert (result.delivered, result.status, result.attempts) == (True, 200, 3)
+    otlp_receiver.default = Reply(404)
+    result = exporter.send(b"", 0)
+    assert (result.delivered, result.retryable, result.status, result.attempts) == (False, False, 404, 1)
+    exporter.shutdown()
