@@ -22,6 +22,7 @@ from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from botanu._baggage import botanu_entries
+from botanu._ids import uuid7
 from botanu._keys import (  # noqa: F401 - re-exported: other modules read the names from here
     CUSTOMER_ID,
     ENVIRONMENT,
@@ -44,7 +45,7 @@ from botanu._keys import (  # noqa: F401 - re-exported: other modules read the n
     WORKFLOW,
 )
 from botanu._safety import BotanuUsageError, contained, misuse, report_internal, safe_text
-from botanu._tracing import derive_context, merged_baggage, tracer
+from botanu._tracing import baggage_map, derive_context, merged_baggage, tracer
 
 MAX_INPUT_CHARS = 4096
 MAX_ID_CHARS = 256
@@ -57,7 +58,7 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 class _RunState:
     """What a run needs while it is open (mutable, shared by its step contexts)."""
 
-    __slots__ = ("attributes", "auto_outcome", "ctx", "outcome", "owner", "span", "token")
+    __slots__ = ("attributes", "auto_outcome", "baggage", "ctx", "extra", "outcome", "owner", "span", "token")
 
     def __init__(self, span: trace.Span, owner: object, auto_outcome: bool | None) -> None:
         self.span = span
@@ -66,6 +67,10 @@ class _RunState:
         self.auto_outcome = auto_outcome
         # The run's identity attributes, reused for its step spans.
         self.attributes: dict[str, str] = {}
+        # The baggage map this scope set, and its non-identity botanu entries: a step directly
+        # inside reuses them instead of reading the baggage again.
+        self.baggage: object = None
+        self.extra: tuple[tuple[str, str], ...] = ()
         # The explicit outcome, applied when the run ends so that the last call wins whole.
         self.outcome: dict[str, Any] | None = None
         self.token: object | None = None
@@ -341,7 +346,6 @@ def _should_capture(capture_input: bool | None) -> bool:
 
 def _start_run(
     owner: object,
-    *,
     event_id: str | None,
     customer_id: str | None,
     workflow: str,
@@ -352,8 +356,6 @@ def _start_run(
     captured_input: str | None = None,
     attach: bool = True,
 ) -> _RunState:
-    from botanu._ids import uuid7
-
     parent_ctx = context.get_current()
     parent: RunContext | None = parent_ctx.get(_RUN_KEY)  # type: ignore[assignment]
     inherited, extra = botanu_entries(parent_ctx)
@@ -392,12 +394,12 @@ def _start_run(
     )
     state = _RunState(span, owner, auto_outcome)
     state.attributes = entries
+    state.baggage = merged_baggage(parent_ctx, entries, remove=(STEP,))
+    state.extra = extra
     run = RunContext(
         run_id, workflow, event_id, customer_id, tenant_id, environment, parent_run_id, None, state
     )
-    state.ctx = derive_context(
-        parent_ctx, span, merged_baggage(parent_ctx, entries, remove=(STEP,)), {_RUN_KEY: run}
-    )
+    state.ctx = derive_context(parent_ctx, span, state.baggage, {_RUN_KEY: run})
     if attach:
         state.token = context.attach(state.ctx)
     return state
@@ -648,22 +650,27 @@ class Event(_Scope):
         capture_input: bool | None = None,
         span_kind: SpanKind = SpanKind.SERVER,
     ) -> None:
-        if not isinstance(workflow, str) or not workflow.strip():
-            misuse("event() needs a non-empty workflow name, got %r; using 'unknown'", workflow, site=None)
-            workflow = "unknown"
-        if not isinstance(span_kind, SpanKind):
-            misuse(
-                "span_kind must be an opentelemetry.trace.SpanKind, got %r; using SERVER",
-                span_kind,
-                site=None,
-            )
+        # Fast paths first: event() is created on every run, and valid input is the norm.
+        if type(workflow) is not str or not workflow or workflow[0].isspace() or workflow[-1].isspace():
+            if not isinstance(workflow, str) or not workflow.strip():
+                misuse("event() needs a non-empty workflow name, got %r; using 'unknown'", workflow)
+                workflow = "unknown"
+            workflow = workflow.strip()
+        if span_kind.__class__ is not SpanKind:
+            misuse("span_kind must be an opentelemetry.trace.SpanKind, got %r; using SERVER", span_kind)
             span_kind = SpanKind.SERVER
-        self._workflow = workflow.strip()
-        self._event_id = event_id
-        self._customer_id = customer_id
-        self._environment = _check_id("environment", environment, None)
-        self._tenant_id = _check_id("tenant_id", tenant_id, None)
-        self._auto_outcome = _flag("auto_outcome_on_success", auto_outcome_on_success, True)
+        self._workflow = workflow
+        self._event_id = event_id[:MAX_ID_CHARS] if type(event_id) is str else event_id
+        self._customer_id = customer_id[:MAX_ID_CHARS] if type(customer_id) is str else customer_id
+        self._environment = (
+            environment if environment is None else _check_id("environment", environment, None)
+        )
+        self._tenant_id = tenant_id if tenant_id is None else _check_id("tenant_id", tenant_id, None)
+        self._auto_outcome = (
+            auto_outcome_on_success
+            if auto_outcome_on_success is True or auto_outcome_on_success is False
+            else _flag("auto_outcome_on_success", auto_outcome_on_success, True)
+        )
         self._capture_input = None if capture_input is None else _flag("capture_input", capture_input, False)
         self._span_kind = span_kind
 
@@ -690,20 +697,24 @@ class Event(_Scope):
         captured = None
         if fn is not None and _should_capture(self._capture_input):
             captured = _capture(fn, args or (), kwargs or {})
-        event_id = self._resolve("event_id", self._event_id, args, kwargs)
-        customer_id = self._resolve("customer_id", self._customer_id, args, kwargs)
+        event_id = self._event_id
+        if type(event_id) is not str:
+            event_id = self._resolve("event_id", event_id, args, kwargs)
+        customer_id = self._customer_id
+        if type(customer_id) is not str:
+            customer_id = self._resolve("customer_id", customer_id, args, kwargs)
         try:
             return _start_run(
                 self,
-                event_id=event_id,
-                customer_id=customer_id,
-                workflow=self._workflow,
-                environment=self._environment,
-                tenant_id=self._tenant_id,
-                auto_outcome=self._auto_outcome,
-                span_kind=self._span_kind,
-                captured_input=captured,
-                attach=attach,
+                event_id,
+                customer_id,
+                self._workflow,
+                self._environment,
+                self._tenant_id,
+                self._auto_outcome,
+                self._span_kind,
+                captured,
+                attach,
             )
         except BotanuUsageError:
             raise
@@ -720,10 +731,12 @@ class Step(_Scope):
         return ctx.get(_STEP_STATE_KEY)  # type: ignore[return-value]
 
     def __init__(self, name: str) -> None:
-        if not isinstance(name, str) or not name.strip():
-            misuse("step() needs a non-empty name, got %r; using 'unnamed'", name)
-            name = "unnamed"
-        self._name = name.strip()
+        if type(name) is not str or not name or name[0].isspace() or name[-1].isspace():
+            if not isinstance(name, str) or not name.strip():
+                misuse("step() needs a non-empty name, got %r; using 'unnamed'", name)
+                name = "unnamed"
+            name = name.strip()
+        self._name = name
 
     def _open(
         self,
@@ -736,11 +749,16 @@ class Step(_Scope):
             parent_ctx = context.get_current()
             run: RunContext | None = parent_ctx.get(_RUN_KEY)  # type: ignore[assignment]
             # Everything the enricher would add goes on at creation, in one go.
-            inherited, extra = botanu_entries(parent_ctx)
-            if run is None or run._state is None:
-                attributes = {**dict(inherited), STEP: self._name}
-            else:
+            if run is not None and run._state is not None:
+                enclosing = parent_ctx.get(_STEP_STATE_KEY) or run._state
+                if isinstance(enclosing, _RunState) and baggage_map(parent_ctx) is enclosing.baggage:
+                    extra = enclosing.extra  # nothing changed the baggage since the enclosing scope
+                else:
+                    _, extra = botanu_entries(parent_ctx)
                 attributes = {**dict(extra), **run._state.attributes, STEP: self._name}
+            else:
+                inherited, extra = botanu_entries(parent_ctx)
+                attributes = {**dict(inherited), STEP: self._name}
             span = tracer().start_span(
                 STEP_SPAN_PREFIX + self._name,
                 context=parent_ctx,
@@ -751,9 +769,9 @@ class Step(_Scope):
             values: dict[str, object] = {_STEP_STATE_KEY: state}
             if run is not None:
                 values[_RUN_KEY] = run._with_step(self._name)
-            state.ctx = derive_context(
-                parent_ctx, span, merged_baggage(parent_ctx, {STEP: self._name}), values
-            )
+            state.baggage = merged_baggage(parent_ctx, {STEP: self._name})
+            state.extra = extra
+            state.ctx = derive_context(parent_ctx, span, state.baggage, values)
             if attach:
                 state.token = context.attach(state.ctx)
             return state

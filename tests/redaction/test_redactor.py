@@ -190,3 +190,16 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(botanu.redaction, optionflags=doctest.ELLIPSIS)
     assert result.attempted >= 4 and result.failed == 0
+
+
+def test_clean_value_cache_stays_bounded_with_a_new_run_id_per_span():
+    import uuid
+
+    from botanu.redaction import Redactor
+    from botanu.redaction._redactor import _CACHE_SIZE
+
+    redactor = Redactor()
+    for _ in range(_CACHE_SIZE * 2 + 10):
+        attributes = {"botanu.workflow": "Support", "botanu.run_id": str(uuid.uuid4())}
+        assert redactor.redact_attributes(attributes)[1] == 0
+    assert len(redactor._clean_values) <= _CACHE_SIZE

@@ -270,6 +270,8 @@ class Redactor:
                     # Often the one new value is a fresh run or request id: learn it and look again.
                     fresh = next(filterfalse(clean_values.__contains__, values))
                     if type(fresh) is str and len(fresh) == 36 and _uuid_shaped(fresh):
+                        if len(clean_values) >= _CACHE_SIZE:
+                            clean_values.clear()  # bounded here too: every run brings a new id
                         clean_values.add(fresh)  # run ids repeat across the spans of a run
                         if clean_values.issuperset(values):
                             return attributes
