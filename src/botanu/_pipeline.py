@@ -282,6 +282,9 @@ def shutdown(timeout: float | None = None) -> bool:
     deadline = time.monotonic() + seconds
     with _safety.contained("shutting down"):
         # One budget for both: what the flush could not send, shutdown spools.
+        begin_exit = getattr(processors.delivery.exporter, "begin_exit", None)
+        if begin_exit is not None:
+            begin_exit()
         delivered = processors.export.force_flush(int(seconds * 1000))
         remaining = max(0.0, deadline - time.monotonic())
         processors.delivery.shutdown(int(remaining * 1000))

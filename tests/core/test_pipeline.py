@@ -158,7 +158,7 @@ def test_quickstart_demo_without_collector_exits_fast(tmp_path):
     )
     elapsed = time.monotonic() - started
     assert result.returncode == 0, result.stderr
-    assert elapsed < 10, elapsed
+    assert elapsed < 6, elapsed  # interpreter start and imports included; exit itself is quick
     assert "Traceback" not in result.stderr
     assert result.stderr.count("cannot deliver spans") == 1
     assert "botanu.run/Support" in result.stderr and "└─ botanu.step/generation" in result.stderr

@@ -209,6 +209,9 @@ class DeliveryProcessor(SpanProcessor):
             self._closed = True
         timeout = _seconds(timeout_millis, self.exit_timeout)
         deadline = time.monotonic() + timeout
+        begin_exit = getattr(self.exporter, "begin_exit", None)  # botanu's exporter has it
+        if begin_exit is not None:
+            begin_exit()
         reserve = min(_MAX_SPOOL_RESERVE, timeout * 0.25)
         # A batch a previous flush already waited for in vain is not waited for again.
         stuck = self._stuck is not None and self._stuck is self._in_flight
@@ -227,11 +230,6 @@ class DeliveryProcessor(SpanProcessor):
         """Called on the way out of a forked worker (``os._exit``): a bounded shutdown."""
         if not self._closed:
             self.shutdown(self.exit_timeout * 1000)
-
-    @property
-    def spans_queued(self) -> int:
-        """Always 0: spans are now counted in ``botanu._stats`` (kept for callers that add it)."""
-        return 0
 
     # ------------------------------------------------------------------ the worker
 

@@ -45,6 +45,7 @@ from botanu.export._spool import Spool
 logger = logging.getLogger("botanu")
 
 USER_AGENT = f"botanu/{__version__} (OTLP/HTTP protobuf)"
+REFUSED = "connection refused"
 # Waits are sliced so that a shutdown, a shorter deadline or queue pressure is noticed promptly.
 _WAIT_SLICE = 0.05
 
@@ -120,6 +121,7 @@ class OTLPHttpSpanExporter(SpanExporter):
         self._gzip_headers = {**self._headers, "Content-Encoding": "gzip"}
         self._closing = threading.Event()
         self._deadline: float | None = None
+        self._exiting = False
         self._session = self._new_session()
         after_fork_in_child(self._after_fork_in_child)
 
@@ -251,6 +253,10 @@ class OTLPHttpSpanExporter(SpanExporter):
 
     # ----------------------------------------------------------------- deadlines
 
+    def begin_exit(self) -> None:
+        """The process is on its way out: a refused connection is not retried any more."""
+        self._exiting = True
+
     def set_deadline(self, deadline: float | None) -> None:
         """Bound every attempt and backoff by ``deadline`` (a ``time.monotonic()`` value)."""
         self._deadline = deadline
@@ -285,6 +291,10 @@ class OTLPHttpSpanExporter(SpanExporter):
             timeout = self._timeout if deadline is None else min(self._timeout, deadline - time.monotonic())
             result = self._post(payload, headers, attempt, max(0.05, timeout))
             if result.delivered or not result.retryable:
+                break
+            if self._exiting and result.reason == REFUSED:
+                # Exiting and nothing listens: retries could only use up the exit budget, while
+                # spooling now keeps exit quick (the spool is sent at the next start).
                 break
             pause = result.retry_after if result.retry_after is not None else self.retry.backoff(attempt)
             if not self._pause(pause, start + window, hurry):
@@ -385,7 +395,7 @@ def _partial_success(content: bytes) -> tuple[int, str]:
 def _connection_reason(error: Exception) -> str:
     text = str(error)
     if "Connection refused" in text or "ECONNREFUSED" in text or "Errno 111" in text:
-        return "connection refused"
+        return REFUSED
     if "Name or service not known" in text or "nodename nor servname" in text:
         return "unknown host"
     if "reset" in text.lower() or "aborted" in text.lower():
