@@ -37,3 +37,16 @@ def test_console_off_by_default(botanu_init, capsys):
         pass
     botanu.force_flush(5)
     assert "botanu.run/Quiet" not in capsys.readouterr().err
+
+
+def test_console_prints_the_redacted_span(botanu_init, capsys):
+    from opentelemetry import trace
+
+    botanu_init(console=True)
+    with botanu.event(event_id="T-2", customer_id="cus-2", workflow="Leaky"):
+        with trace.get_tracer("app").start_as_current_span("GET") as span:
+            span.set_attribute("url.full", "https://api.example.com/v1?api_key=sk-live-0123456789abcdefghij")
+    err = capsys.readouterr().err
+    assert "url=https://api.example.com/v1?api_key=" in err
+    assert "sk-live-0123456789abcdefghij" not in err
+    assert "redacted=" in err

@@ -103,6 +103,12 @@ def test_zero_code_http_clients(launcher, tmp_path, otlp_receiver, downstream):
             path,
             entries,
         )
+    # URLs on HTTP spans go through redaction: the secret query value is gone, its name stays.
+    requests_span = next(s for s in spans if s.scope == "opentelemetry.instrumentation.requests")
+    url = requests_span.attributes.get("url.full") or requests_span.attributes.get("http.url")
+    assert "api_key=" in url and "page=2" in url
+    assert "sk-live-abcdefghijklmnopqrstuvwx" not in url
+    assert all(b"sk-live-abcdefghijklmnopqrstuvwx" not in body for body in otlp_receiver.raw_bodies())
     resource = run_span.resource
     assert resource["telemetry.distro.name"] == "botanu"
     # Exported with gzip protobuf, once per span.
