@@ -326,10 +326,23 @@ class Redactor:
         return attributes if out is None else out
 
     def _attributes_with_callback(self, attributes: Any, items: Mapping[str, Any], tally: Tally) -> Any:
-        out: dict[str, Any] | None = None
+        def redact(key: Any, value: Any, kind: Any) -> Any:
+            return self._with_callback(key, value, kind, tally)
+
+        out = self._map_items(items, tally, redact)
+        return attributes if out is None else out
+
+    def _map_items(
+        self, items: Mapping[Any, Any], tally: Tally, redact: Callable[[Any, Any, Any], Any]
+    ) -> dict[Any, Any] | None:
+        """Apply ``redact(key, value, kind)`` to every entry; a new dict if anything changed, else None.
+
+        A key that is itself secret-shaped (``_DirtyKey``) is replaced by its redacted form.
+        """
+        out: dict[Any, Any] | None = None
         for key, value in items.items():
             kind = self._kind(key) if isinstance(key, str) else _PLAIN
-            new = self._with_callback(key, value, kind, tally)
+            new = redact(key, value, kind)
             if type(kind) is _DirtyKey:
                 if out is None:
                     out = dict(items)
@@ -340,7 +353,7 @@ class Redactor:
                 if out is None:
                     out = dict(items)
                 out[key] = new
-        return attributes if out is None else out
+        return out
 
     def _special(self, key: str, value: Any, tally: Tally) -> Any:
         """Redact a span name, event name, status description or log body (scanned as text)."""
@@ -481,20 +494,10 @@ class Redactor:
         return value if out is None else tuple(out)
 
     def _mapping(self, value: Mapping[Any, Any], tally: Tally, depth: int) -> Any:
-        out: dict[Any, Any] | None = None
-        for key, item in value.items():
-            kind = self._kind(key) if isinstance(key, str) else _PLAIN
-            new = self._value(kind, item, tally, depth + 1)
-            if type(kind) is _DirtyKey:
-                if out is None:
-                    out = dict(value)
-                del out[key]
-                tally.extend(kind.tally)
-                out[kind.new_key] = new
-            elif new is not item:
-                if out is None:
-                    out = dict(value)
-                out[key] = new
+        def redact(_key: Any, item: Any, kind: Any) -> Any:
+            return self._value(kind, item, tally, depth + 1)
+
+        out = self._map_items(value, tally, redact)
         return value if out is None else out
 
     def _int(self, value: int, tally: Tally) -> Any:
