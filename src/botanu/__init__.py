@@ -130,7 +130,8 @@ def init(
         content_capture_rate: Share of runs (0..1) whose decorated function
             arguments are captured (``BOTANU_CONTENT_CAPTURE_RATE``; default 0).
         compression: ``gzip`` (default) or ``none``.
-        export_timeout: Seconds per export request (``OTEL_EXPORTER_OTLP_TIMEOUT`` is in ms).
+        export_timeout: Seconds per export request (``OTEL_EXPORTER_OTLP_TIMEOUT``, read in
+            seconds as the Python SDK reads it).
         shutdown_timeout: Upper bound in seconds for flush at exit (default 5).
         instrumentations: Which HTTP-client/threading instrumentations to enable
             (names, or False for none; default all that are installed).

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 from typing import Any
 
@@ -56,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
     if not command:
         print("botanu run: give the command to run, e.g. botanu run -- python app.py", file=sys.stderr)
         return 2
+    if shutil.which(command[0]) is None:
+        print(f"botanu run: command not found: {command[0]}", file=sys.stderr)
+        return 127
     os.environ.update(environment_for(args))
     from opentelemetry.instrumentation.auto_instrumentation import run as instrument_and_exec
 

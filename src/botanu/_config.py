@@ -147,11 +147,6 @@ def _parse_seconds(raw: Any) -> float:
     return value
 
 
-def _parse_otel_millis(raw: Any) -> float:
-    """OTEL_EXPORTER_OTLP_TIMEOUT is in milliseconds per the specification."""
-    return _parse_seconds(_number(raw) / 1000.0)
-
-
 def _parse_list(raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         items = raw.split(",")
@@ -218,13 +213,14 @@ def _parse_headers(raw: Any) -> dict[str, str]:
 
 def _parse_url(raw: Any) -> str:
     value = _parse_str(raw)
-    parsed = urllib.parse.urlsplit(value)
-    if parsed.scheme not in ("http", "https") or not parsed.hostname:
-        raise SettingError("expected an http:// or https:// URL with a host")
     try:
+        parsed = urllib.parse.urlsplit(value)
+        hostname = parsed.hostname
         parsed.port  # noqa: B018 - raises on a bad port
-    except ValueError:
-        raise SettingError("the URL has an invalid port") from None
+    except ValueError:  # a malformed host ("[::1") or port
+        raise SettingError("not a valid URL (check the host and port)") from None
+    if parsed.scheme not in ("http", "https") or not hostname:
+        raise SettingError("expected an http:// or https:// URL with a host")
     return value
 
 
@@ -300,10 +296,9 @@ _SPECS: dict[str, _Spec] = {
     "export_timeout": _Spec(
         _parse_seconds,
         "BOTANU_EXPORT_TIMEOUT",
-        (
-            ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", _parse_otel_millis),
-            ("OTEL_EXPORTER_OTLP_TIMEOUT", _parse_otel_millis),
-        ),
+        # Seconds, as the Python SDK's exporters read them (the specification says milliseconds,
+        # but a Python user's "10" means ten seconds, and ten milliseconds would fail every export).
+        _otel("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
     ),
     "shutdown_timeout": _Spec(_parse_seconds, "BOTANU_SHUTDOWN_TIMEOUT"),
     "instrumentations": _Spec(_parse_instrumentations, "BOTANU_INSTRUMENTATIONS"),
@@ -337,6 +332,8 @@ def _shown(raw: Any, secret: bool) -> str:
         text = repr(raw)
     except Exception:  # the user's object cannot describe itself
         return f"<{type(raw).__name__} object>"
+    # A URL that failed to parse may still carry user:password@: never log that part.
+    text = re.sub(r"(?<=//)[^/@\s'\"]*@", "***@", text)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

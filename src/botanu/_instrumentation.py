@@ -45,7 +45,7 @@ def plan(settings: Settings) -> list[tuple[str, str]]:
     for name in dict.fromkeys((*DEFAULT_INSTRUMENTATIONS, *wanted)):
         if name not in wanted:
             decisions.append((name, "off (not in BOTANU_INSTRUMENTATIONS)"))
-        elif name in disabled:
+        elif name in disabled or "*" in disabled:
             decisions.append((name, "off (disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)"))
         elif name not in available:
             decisions.append((name, "unavailable (instrumentation package not installed)"))

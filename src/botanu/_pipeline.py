@@ -70,9 +70,16 @@ class Processors:
     enricher: RunEnricher
     export: SpanProcessor  # the redacting wrapper (or the fan-out when redaction is off)
     delivery: DeliveryProcessor
+    _combined: BotanuSpanProcessor | None = field(default=None, repr=False)
 
     def all(self) -> tuple[SpanProcessor, ...]:
-        return (BotanuSpanProcessor(self.enricher, self.export),)
+        return (self.combined,)
+
+    @property
+    def combined(self) -> BotanuSpanProcessor:
+        if self._combined is None:
+            self._combined = BotanuSpanProcessor(self.enricher, self.export)
+        return self._combined
 
 
 class BotanuSpanProcessor(SpanProcessor):
@@ -86,14 +93,20 @@ class BotanuSpanProcessor(SpanProcessor):
     def __init__(self, enricher: RunEnricher, export: SpanProcessor) -> None:
         self.enricher = enricher
         self.export = export
+        self._shut = False
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        self.enricher.on_start(span, parent_context)
+        if not self._shut:
+            self.enricher.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self.export.on_end(span)
+        # A provider cannot drop a processor: after shutdown this one stays attached but inert,
+        # so a later init() on the same provider is the only pipeline that sees spans.
+        if not self._shut:
+            self.export.on_end(span)
 
     def shutdown(self) -> None:
+        self._shut = True
         self.export.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -198,9 +211,12 @@ def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any
                 logger.warning("botanu: init() was already called; this call is ignored%s", detail)
             return _active.settings
         settings = resolve_settings(kwargs)
-        if settings.strict:
-            _safety.set_strict(True)
+        if settings.sources.get("strict", "default") != "default":
+            _safety.set_strict(settings.strict)  # an explicit strict=False beats BOTANU_STRICT=1
         _run.configure(settings.environment, settings.content_capture_rate)
+        # The baggage rules apply even when nothing is exported: identity must not leak either way.
+        with _safety.contained("installing the baggage propagator"):
+            propagation.install(settings)
         disabled = _disabled_by_env()
         if disabled:
             logger.info("botanu: %s is set; no spans are exported", disabled)
@@ -220,8 +236,6 @@ def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any
             )
         _active = _Active(settings, provider, processors, owns, _origin)
         reset_tracer()
-        with _safety.contained("installing the baggage propagator"):
-            propagation.install(settings)
         if _instrument:
             _active.instrumented = _instrument_libraries(settings)
         _register_atexit()
@@ -232,6 +246,8 @@ def _provider_for(settings: Settings) -> tuple[TracerProvider | None, bool]:
     current = trace.get_tracer_provider()
     if isinstance(current, TracerProvider):
         logger.debug("botanu: attaching to the existing SDK TracerProvider")
+        if current not in _equipped:
+            _warn_about_other_exporters(current)
         return current, False
     if isinstance(current, trace.ProxyTracerProvider):
         provider = TracerProvider(resource=build_resource(settings), shutdown_on_exit=False)
@@ -248,6 +264,24 @@ def _provider_for(settings: Settings) -> tuple[TracerProvider | None, bool]:
         type(current).__name__,
     )
     return None, False
+
+
+def _warn_about_other_exporters(provider: TracerProvider) -> None:
+    """Say so when the provider already exports spans by another route (redaction cannot cover it)."""
+    multi = getattr(provider, "_active_span_processor", None)  # the SDK keeps no public list
+    exporting = [
+        type(processor).__name__
+        for processor in getattr(multi, "_span_processors", ())
+        if hasattr(processor, "span_exporter")
+    ]
+    if exporting:
+        logger.warning(
+            "botanu: the TracerProvider already exports spans through %s (for example the stock "
+            "opentelemetry-instrument configurator). botanu adds its own pipeline, so those spans are "
+            "exported twice and that copy is NOT redacted. Select botanu's configurator "
+            "(OTEL_PYTHON_CONFIGURATOR=botanu, or `botanu run`) or remove that processor.",
+            ", ".join(exporting),
+        )
 
 
 def _instrument_libraries(settings: Settings) -> list[Any]:
@@ -295,14 +329,16 @@ def force_flush(timeout: float | None = None) -> bool:
 def shutdown(timeout: float | None = None) -> bool:
     """See :func:`botanu.shutdown`."""
     global _active
-    if _active is not None:
-        _settle_flows(final=True)
+    if _active is None:
+        return True
+    # Checked before anything is torn down: in strict mode a bad timeout raises here.
+    seconds = _active.settings.shutdown_timeout if timeout is None else _seconds(timeout)
+    _settle_flows(final=True)
     with _lock:
         active = _active
         _active = None
     if active is None or active.processors is None:
         return True
-    seconds = active.settings.shutdown_timeout if timeout is None else _seconds(timeout)
     processors = active.processors
     deadline = time.monotonic() + seconds
     with _safety.contained("shutting down"):
@@ -313,7 +349,7 @@ def shutdown(timeout: float | None = None) -> bool:
         delivered = processors.export.force_flush(int(seconds * 1000))
         remaining = max(0.0, deadline - time.monotonic())
         processors.delivery.shutdown(int(remaining * 1000))
-        processors.export.shutdown()
+        processors.combined.shutdown()
         if active.provider is not None:
             _equipped.pop(active.provider, None)
         _report_losses()

@@ -576,7 +576,16 @@ class _Scope:
                 try:
                     to_send = yield item
                 except GeneratorExit:
-                    inner.close()
+                    # The consumer stopped early: the generator's cleanup runs inside the run too,
+                    # and if it fails the run records that.
+                    token = context.attach(ctx) if ctx is not None else None
+                    try:
+                        inner.close()
+                    except BaseException as error:
+                        _end(state, error)
+                        raise
+                    finally:
+                        _detach(token)
                     _end(state, None)
                     raise
                 except BaseException as error:
@@ -612,7 +621,14 @@ class _Scope:
                 try:
                     to_send = yield item
                 except GeneratorExit:
-                    await inner.aclose()
+                    token = context.attach(ctx) if ctx is not None else None
+                    try:
+                        await inner.aclose()
+                    except BaseException as error:
+                        _end(state, error)
+                        raise
+                    finally:
+                        _detach(token)
                     _end(state, None)
                     raise
                 except BaseException as error:

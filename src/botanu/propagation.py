@@ -22,7 +22,9 @@ botanu's run identity travels in the W3C ``baggage`` header. Two rules keep that
 from __future__ import annotations
 
 import fnmatch
+import ipaddress
 import logging
+import re
 import urllib.parse
 from collections.abc import Iterable, Sequence
 
@@ -82,15 +84,30 @@ class HostPatterns:
         self.patterns = tuple(p.strip().lower() for p in patterns if p and p.strip())
 
     def allows(self, host: str, port: int | None = None) -> bool:
+        host_is_ip = _is_ip(host)
         for pattern in self.patterns:
             name, want_port = pattern, ""
             if pattern.count(":") == 1:  # host:port (IPv6 patterns have several colons and no port)
                 name, _, want_port = pattern.partition(":")
             if want_port and str(port) != want_port:
                 continue
+            # "10.0.*" names addresses: it must not match a DNS name such as 10.0.attacker.example.
+            if _IP_PATTERN.fullmatch(name) and not host_is_ip:
+                continue
             if fnmatch.fnmatchcase(host, name):
                 return True
         return False
+
+
+_IP_PATTERN = re.compile(r"[0-9.*]+|[0-9a-f:*]*:[0-9a-f:*]*")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 class BotanuBaggagePropagator(TextMapPropagator):
@@ -120,16 +137,18 @@ class BotanuBaggagePropagator(TextMapPropagator):
     def extract(
         self, carrier: CarrierT, context: Context | None = None, getter: Getter = default_getter
     ) -> Context:
-        before = baggage.get_all(context if context is not None else get_current())
-        ctx = self._w3c.extract(carrier, context, getter)
+        base = context if context is not None else get_current()
+        ctx = self._w3c.extract(carrier, base, getter)
         if self.trust_inbound:
             return ctx
-        untrusted = tuple(
-            key for key in baggage.get_all(ctx) if key.startswith(BOTANU_PREFIX) and key not in before
-        )
-        if untrusted:
-            logger.debug("botanu: ignored inbound baggage %s (trust_inbound_baggage is off)", untrusted)
-            ctx = with_baggage(ctx, {}, remove=untrusted)
+        # Every botanu.* entry goes back to what it was before: inbound values neither add
+        # entries nor overwrite the ones already in the context.
+        before, after = baggage.get_all(base), baggage.get_all(ctx)
+        changed = [k for k in after if k.startswith(BOTANU_PREFIX) and after[k] != before.get(k)]
+        if changed:
+            logger.debug("botanu: ignored inbound baggage %s (trust_inbound_baggage is off)", changed)
+            restore = {k: str(before[k]) for k in changed if k in before}
+            ctx = with_baggage(ctx, restore, remove=tuple(k for k in changed if k not in before))
         return ctx
 
     @property
@@ -148,13 +167,83 @@ def _with_botanu_baggage(
     return current
 
 
+# --------------------------------------------------------------------------- redirects
+
+_redirect_patterns = HostPatterns(())
+_redirect_guard_installed = False
+
+
+def strip_identity(header: str) -> str:
+    """A ``baggage`` header value without the identity entries."""
+    kept = [
+        item
+        for item in header.split(",")
+        if urllib.parse.unquote(item.split("=", 1)[0].strip()) not in IDENTITY_KEYS
+    ]
+    return ",".join(kept)
+
+
+def _guard_headers(headers: object, url: str) -> None:
+    """Strip identity from a redirected request's ``baggage`` header unless ``url`` is allowed."""
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        host = (parsed.hostname or "").lower()
+        if host and _redirect_patterns.allows(host, parsed.port):
+            return
+        for name in list(headers):  # type: ignore[call-overload]
+            if isinstance(name, str) and name.lower() == "baggage":
+                headers[name] = strip_identity(headers[name])  # type: ignore[index]
+    except Exception:  # the request goes on either way
+        logger.debug("botanu: could not check a redirected request's baggage", exc_info=True)
+
+
+def _install_redirect_guard() -> None:
+    """Re-apply the outbound rule when requests or urllib follow a redirect to another host.
+
+    The header was injected for the first host; a redirect copies it as it is, so an
+    allowed internal API that redirects to, say, a pre-signed storage URL would hand the
+    customer's identity to that third party.
+    """
+    global _redirect_guard_installed
+    if _redirect_guard_installed:
+        return
+    _redirect_guard_installed = True
+    import wrapt
+
+    def after_rebuild_auth(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
+        result = wrapped(*args, **kwargs)
+        prepared = args[0] if args else kwargs.get("prepared_request")
+        if prepared is not None:
+            _guard_headers(prepared.headers, prepared.url or "")
+        return result
+
+    def after_redirect_request(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
+        new_request = wrapped(*args, **kwargs)
+        if new_request is not None:
+            _guard_headers(new_request.headers, new_request.full_url)
+        return new_request
+
+    try:
+        wrapt.wrap_function_wrapper(
+            "requests.sessions", "SessionRedirectMixin.rebuild_auth", after_rebuild_auth
+        )
+    except Exception:  # requests missing or changed: nothing to guard there
+        logger.debug("botanu: requests redirect guard not installed", exc_info=True)
+    wrapt.wrap_function_wrapper(
+        "urllib.request", "HTTPRedirectHandler.redirect_request", after_redirect_request
+    )
+
+
 def install(settings: Settings) -> bool:
     """Swap the global W3C baggage propagator for botanu's; return False if there was none.
 
     The rest of the configured propagators (``OTEL_PROPAGATORS``: tracecontext, b3 ...)
     stay as they are. If baggage propagation is off entirely, botanu leaves it off.
     """
+    global _redirect_patterns
     replacement = BotanuBaggagePropagator(settings.propagate_to, settings.trust_inbound_baggage)
+    _redirect_patterns = replacement.allowed_hosts
+    _install_redirect_guard()
     current = propagate.get_global_textmap()
     updated = _with_botanu_baggage(current, replacement)
     if updated is current:
@@ -164,4 +253,4 @@ def install(settings: Settings) -> bool:
     return True
 
 
-__all__ = ["IDENTITY_KEYS", "BotanuBaggagePropagator", "HostPatterns", "install"]
+__all__ = ["IDENTITY_KEYS", "BotanuBaggagePropagator", "HostPatterns", "install", "strip_identity"]

@@ -71,7 +71,7 @@ def test_same_precedence_for_other_settings():
         "BOTANU_SERVICE_NAME": "from-botanu",
         "OTEL_SERVICE_NAME": "from-otel",
         "BOTANU_CONSOLE": "yes",
-        "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+        "OTEL_EXPORTER_OTLP_TIMEOUT": "2.5",
         "OTEL_EXPORTER_OTLP_HEADERS": "x-team=a%20b,x-env=prod",
     }
     s = resolve_settings({"console": False}, env)

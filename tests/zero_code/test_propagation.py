@@ -93,3 +93,25 @@ def test_install_replaces_only_the_baggage_propagator():
         assert "botanu.run_id=r-1" in header and "customer_id" not in header
     finally:
         propagate.set_global_textmap(previous)
+
+
+@pytest.mark.parametrize("host", ["10.0.attacker.example", "10.0.0.1.nip.io"])
+def test_address_patterns_do_not_match_dns_names(host):
+    assert not HostPatterns(["10.0.*"]).allows(host, 443)
+    assert HostPatterns(["10.0.*"]).allows("10.0.7.1", 443)
+
+
+def test_inbound_values_never_overwrite_the_local_run_when_untrusted():
+    local = baggage.set_baggage("botanu.customer_id", "acme")
+    carrier = {"baggage": "botanu.customer_id=EVIL,botanu.run_id=forged,app.flag=1"}
+    ctx = BotanuBaggagePropagator(trust_inbound=False).extract(carrier, context=local)
+    assert dict(baggage.get_all(ctx)) == {"botanu.customer_id": "acme", "app.flag": "1"}
+
+
+def test_identity_rules_apply_even_when_export_is_disabled(clean_botanu, monkeypatch):
+    monkeypatch.setenv("OTEL_SDK_DISABLED", "true")
+    from botanu import init
+
+    init(instrumentations=False)
+    header = _inject_for(propagate.get_global_textmap(), "https://api.vendor.example/v1")
+    assert "botanu.run_id=r-1" in header and "customer_id" not in header

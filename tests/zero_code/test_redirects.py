@@ -1,0 +1,99 @@
+"""A redirect from an allowed host to another host must not carry business identity along."""
+
+from __future__ import annotations
+
+import threading
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+import requests
+from opentelemetry import baggage, context
+
+from botanu._config import resolve_settings
+from botanu.propagation import install, strip_identity
+
+
+class _Server:
+    def __init__(self, handler_factory):
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler_factory(self))
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.seen: list[str | None] = []
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def _recording(server):
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):
+            server.seen.append(self.headers.get("baggage"))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    return Handler
+
+
+@pytest.fixture
+def third_party():
+    server = _Server(_recording)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def redirector(third_party):
+    def factory(server):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                server.seen.append(self.headers.get("baggage"))
+                self.send_response(302)
+                # The allowed host is "localhost"; the target is the same machine under another name.
+                self.send_header("Location", f"http://127.0.0.1:{third_party.port}/object")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    server = _Server(factory)
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def identity_header():
+    install(resolve_settings({"propagate_to": ["localhost"]}, {}))
+    ctx = baggage.set_baggage("botanu.run_id", "r-1")
+    ctx = baggage.set_baggage("botanu.customer_id", "acme", ctx)
+    token = context.attach(ctx)
+    yield "botanu.run_id=r-1,botanu.customer_id=acme"
+    context.detach(token)
+
+
+def test_strip_identity_keeps_other_entries():
+    assert strip_identity("botanu.run_id=r,botanu.customer_id=c,app=1") == "botanu.run_id=r,app=1"
+
+
+def test_requests_redirect_strips_identity(redirector, third_party, identity_header):
+    requests.get(f"http://localhost:{redirector.port}/", headers={"baggage": identity_header}, timeout=5)
+    assert redirector.seen == [identity_header]
+    assert third_party.seen == ["botanu.run_id=r-1"]
+
+
+def test_urllib_redirect_strips_identity(redirector, third_party, identity_header):
+    request = urllib.request.Request(
+        f"http://localhost:{redirector.port}/", headers={"baggage": identity_header}
+    )
+    urllib.request.urlopen(request, timeout=5).read()
+    assert redirector.seen == [identity_header]
+    assert third_party.seen == ["botanu.run_id=r-1"]
