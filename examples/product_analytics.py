@@ -72,11 +72,11 @@ def main() -> None:
         ]
     )
     print(handler({"user_id": "user_123"}))
-    botanu.shutdown(timeout=3)
-    undelivered = sum(botanu.stats()["dropped"].values())
+    delivered = botanu.shutdown(timeout=3)
+    stats = botanu.stats()
     print(
-        f"spans not delivered to the collector: {undelivered}"
-        + (" (is a collector running?)" if undelivered else "")
+        f"spans delivered to the collector: {'yes' if delivered else 'no (is a collector running?)'}; "
+        f"kept in the spool: {stats['spool_pending']}, dropped: {stats['dropped_total']}"
     )
 
 

@@ -166,7 +166,8 @@ def init(
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop botanu's pipeline within ``timeout`` seconds (default: ``shutdown_timeout``).
 
-    Returns True if every span was delivered. Safe to call more than once; also
+    Returns True only if every span of this process was delivered: none is left in
+    memory or in the spool and none was dropped. Safe to call more than once; also
     run automatically at interpreter exit.
     """
     return _pipeline.shutdown(timeout)
@@ -176,12 +177,17 @@ def force_flush(timeout: float | None = None) -> bool:
     """Export everything queued, waiting at most ``timeout`` seconds.
 
     Returns True only if every span ended before the call was delivered and no
-    export failed or span was dropped since the previous flush. (The stock
-    BatchSpanProcessor reports True even when exports failed; botanu does not.)
+    export failed, and no span was spooled or dropped, since the previous flush.
+    (The stock BatchSpanProcessor reports True even when exports failed; botanu does not.)
     """
     return _pipeline.force_flush(timeout)
 
 
 def stats() -> dict[str, Any]:
-    """Return counters that account for every span: queued, exported, dropped by reason."""
+    """Return counters that account for every span.
+
+    ``spans_queued + spool_adopted == exported + replayed + dropped_total + pending`` holds in
+    every snapshot (``balanced``); ``dropped`` gives the reasons, ``spool_pending`` what waits on
+    disk, ``redaction`` the redaction totals. See docs/delivery.md.
+    """
     return _pipeline.stats()

@@ -357,7 +357,10 @@ def shutdown(timeout: float | None = None) -> bool:
         from botanu import _instrumentation
 
         _instrumentation.uninstrument(active.instrumented)
-        return delivered
+        # True means every span of this process reached the collector: an earlier flush that
+        # saw failures does not make a later, quiet one the whole truth.
+        final = _stats.snapshot()
+        return delivered and final["pending"] == 0 and final["dropped_total"] == 0
     return False
 
 

@@ -177,3 +177,14 @@ def test_resource_from_settings_and_otel_resource_attributes(botanu_init, otlp_r
     assert resource["service.version"] == "2.4.1"
     assert resource["deployment.environment.name"] == "staging"
     assert resource["telemetry.distro.name"] == "botanu"
+
+
+def test_shutdown_is_false_after_an_earlier_failed_flush(botanu_init, otlp_receiver):
+    botanu_init(spool=False)
+    otlp_receiver.default = Reply(400)
+    with botanu.event(event_id="e", customer_id="c", workflow="Lost"):
+        pass
+    assert botanu.force_flush(5) is False
+    otlp_receiver.default = Reply(200)
+    # Nothing new failed since that flush, but a span of this process was lost: not "all delivered".
+    assert botanu.shutdown(timeout=5) is False
