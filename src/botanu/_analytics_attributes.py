@@ -142,7 +142,7 @@ def timestamp_ns(value: datetime | str | float | int) -> int:
     """
     if isinstance(value, datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
-        return _to_ns(moment)
+        return _in_range(_to_ns(moment), value)
     if isinstance(value, str):
         text = value.strip()
         if text.endswith(("Z", "z")):  # fromisoformat() accepts "Z" only from Python 3.11
@@ -155,8 +155,24 @@ def timestamp_ns(value: datetime | str | float | int) -> int:
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         if value != value or value < 0:  # NaN or before 1970
             raise BadTimestamp(f"{value!r} is not a usable Unix time")
-        return int(value * 1_000_000_000)
+        try:
+            return _in_range(int(value * 1_000_000_000), value)
+        except OverflowError:  # infinity
+            raise BadTimestamp(f"{value!r} is not a usable Unix time") from None
     raise BadTimestamp(f"expected a datetime, an ISO-8601 string or Unix seconds, got {type(value).__name__}")
+
+
+# OTLP carries unsigned 64-bit nanoseconds: from 1970 to the year 2554. Anything outside would be
+# rejected by the encoder at export, losing the span; a Unix time in milliseconds lands there too.
+_MAX_NS = 2**64 - 1
+
+
+def _in_range(nanoseconds: int, original: object) -> int:
+    if not 0 <= nanoseconds <= _MAX_NS:
+        raise BadTimestamp(
+            f"{original!r} is outside the range OTLP can carry (1970 to 2554; seconds, not ms)"
+        )
+    return nanoseconds
 
 
 def _to_ns(moment: datetime) -> int:

@@ -167,6 +167,15 @@ class _Active:
 
 
 _lock = threading.RLock()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.RLock()  # a lock held by another thread at fork() would stay held in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 _active: _Active | None = None
 _atexit_registered = False
 # Providers that already carry botanu's processors (from init() or the configurator).

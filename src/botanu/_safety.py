@@ -181,3 +181,12 @@ def contained(what: str) -> Iterator[None]:
         raise
     except Exception:
         report_internal(what)
+
+
+def _after_fork_in_child() -> None:
+    global _warned_lock
+    _warned_lock = threading.Lock()  # a lock held by another thread at fork() would stay held
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import itertools
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -33,7 +32,11 @@ SESSION_KEYS = {
 MAX_VALUE_CHARS = 256
 
 _F = TypeVar("_F", bound=Callable[..., Any])
-_instances = itertools.count()
+# One module-level variable for every open session in a context: a variable per Session
+# would leave an entry in the thread's context for each session ever entered.
+_open_sessions: contextvars.ContextVar[tuple[tuple[Session, object], ...]] = contextvars.ContextVar(
+    "botanu.open_sessions", default=()
+)
 
 
 class Session:
@@ -45,24 +48,23 @@ class Session:
 
     def __init__(self, entries: Mapping[str, str]) -> None:
         self.entries = dict(entries)
-        # The tokens to detach, per context: one instance may be entered by
-        # several tasks or threads at once (a decorator, a shared object).
-        self._tokens: contextvars.ContextVar[tuple[object, ...]] = contextvars.ContextVar(
-            f"botanu.session.{next(_instances)}", default=()
-        )
 
     def __enter__(self) -> Session:
         with contained("entering a session"):
             token = context.attach(with_baggage(context.get_current(), self.entries))
-            self._tokens.set((*self._tokens.get(), token))
+            _open_sessions.set((*_open_sessions.get(), (self, token)))
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         with contained("leaving a session"):
-            tokens = self._tokens.get()
-            if tokens:
-                self._tokens.set(tokens[:-1])
-                context.detach(tokens[-1])  # type: ignore[arg-type]
+            stack = _open_sessions.get()
+            # The innermost entry of this instance in this context: one instance may be entered
+            # by several tasks or threads at once (a decorator, a shared object).
+            for index in range(len(stack) - 1, -1, -1):
+                if stack[index][0] is self:
+                    _open_sessions.set(stack[:index] + stack[index + 1 :])
+                    context.detach(stack[index][1])  # type: ignore[arg-type]
+                    break
 
     async def __aenter__(self) -> Session:
         return self.__enter__()

@@ -153,3 +153,15 @@ def test_strict_mode_raises_on_bad_ids(botanu_init):
     botanu_init(strict=True)
     with pytest.raises(botanu.BotanuUsageError):
         session(user_id="")
+
+
+def test_sessions_do_not_grow_the_context():
+    import contextvars
+
+    from botanu import session as open_session
+
+    before = len(contextvars.copy_context())
+    for index in range(500):
+        with open_session(user_id=f"u{index}"):
+            pass
+    assert len(contextvars.copy_context()) <= before + 1

@@ -140,3 +140,18 @@ def test_secret_properties_are_redacted_on_export(botanu_init, otlp_receiver):
     botanu.force_flush(5)
     assert not any(b"hunter2-very-secret" in body for body in otlp_receiver.raw_bodies())
     assert otlp_receiver.span("botanu.identify").attributes["botanu.properties.plan"] == "pro"
+
+
+@pytest.mark.parametrize("stamp", [1_700_000_000_000, float("inf"), "9999-01-01T00:00:00"])
+def test_out_of_range_timestamps_warn_and_the_event_is_still_recorded(
+    botanu_init, otlp_receiver, stamp, caplog
+):
+    import logging
+
+    botanu_init()
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        botanu.track("late", "user_1", timestamp=stamp)
+    assert botanu.force_flush(5) is True
+    assert [s.name for s in otlp_receiver.wait_for_spans(1)] == ["botanu.track/late"]
+    assert botanu.stats()["dropped"] == {}
+    assert any("timestamp" in r.getMessage() for r in caplog.records)

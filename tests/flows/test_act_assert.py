@@ -296,3 +296,18 @@ def test_works_without_init(clean_botanu):
     # Before botanu.init() the spans are no-ops, but nothing breaks.
     act("a", "f", "r", {"x": 1})
     assert_("b", "f", "r", validator=lambda data, ctx: False)
+
+
+def test_validator_result_that_is_not_a_bool_fails_the_assertion(botanu_init, otlp_receiver):
+    class Ambiguous:  # like a numpy array or pandas Series
+        def __bool__(self):
+            raise ValueError("truth value is ambiguous")
+
+    botanu_init()
+    botanu.assert_(
+        "total_ok", "checkout", run_id="r-1", data={"total": 1}, validator=lambda d, c: Ambiguous()
+    )
+    assert botanu.force_flush(5)
+    span = next(s for s in otlp_receiver.wait_for_spans(1) if s.name == "checkout.total_ok")
+    assert span.attributes["botanu.assert.passed"] is False
+    assert span.status_code == "ERROR"

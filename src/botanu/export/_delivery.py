@@ -282,8 +282,12 @@ class DeliveryProcessor(SpanProcessor):
         exporter = self.exporter
         attempt = getattr(exporter, "attempt", None)
         if attempt is not None:
-            sent = attempt(batch.spans, hurry=self._pressure)
-            return exporter.conclude(sent) if self._own(batch) else None  # type: ignore[attr-defined]
+            try:
+                sent = attempt(batch.spans, hurry=self._pressure)
+                return exporter.conclude(sent) if self._own(batch) else None  # type: ignore[attr-defined]
+            except Exception:  # a bug must not leave the batch unsettled (flushes would wait forever)
+                report_internal("the OTLP exporter")
+                return Outcome.lost(len(batch.spans), "export_failed") if self._own(batch) else None
         try:
             result = exporter.export(batch.spans)
         except Exception:

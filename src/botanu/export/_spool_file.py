@@ -5,8 +5,9 @@ one OTLP/HTTP request body (gzip-compressed when the exporter compresses)::
 
     magic "BOTANUS1" | flags u8 | span count u32 | created (unix ms) u64 | length u32 | crc32 u32 | payload
 
-The CRC and length mean a file cut short or damaged is recognised as corrupt
-and never replayed as if whole (writes also go through a temp file and a rename).
+The CRC covers the header fields and the payload, and with the length it means a
+file cut short or damaged anywhere (a flipped gzip flag included) is recognised as
+corrupt and never replayed as if whole (writes also go through a temp file and a rename).
 
 Names sort oldest first and say who wrote the file and how many spans it holds,
 so the spool can be accounted for and trimmed without opening files::
@@ -27,6 +28,8 @@ MAGIC = b"BOTANUS1"
 _HEADER = struct.Struct(">8sBIQII")
 HEADER_SIZE = _HEADER.size
 FLAG_GZIP = 0x01
+_KNOWN_FLAGS = FLAG_GZIP
+_FIELDS = struct.Struct(">BIQI")  # the header fields the checksum covers besides the payload
 READY_SUFFIX = ".otlp"
 LEASE_MARK = ".lease-"
 TEMP_SUFFIX = ".tmp"
@@ -85,10 +88,13 @@ def temp_pid(name: str) -> int | None:
 
 def encode(payload: bytes, span_count: int, created_ms: int, *, gzipped: bool) -> bytes:
     """Header + payload, ready to be written."""
-    header = _HEADER.pack(
-        MAGIC, FLAG_GZIP if gzipped else 0, span_count, created_ms, len(payload), zlib.crc32(payload)
-    )
-    return header + payload
+    flags = FLAG_GZIP if gzipped else 0
+    crc = _checksum(flags, span_count, created_ms, payload)
+    return _HEADER.pack(MAGIC, flags, span_count, created_ms, len(payload), crc) + payload
+
+
+def _checksum(flags: int, span_count: int, created_ms: int, payload: bytes) -> int:
+    return zlib.crc32(payload, zlib.crc32(_FIELDS.pack(flags, span_count, created_ms, len(payload))))
 
 
 @dataclass(frozen=True)
@@ -109,6 +115,8 @@ def decode(data: bytes) -> SpoolRecord:
     payload = data[HEADER_SIZE:]
     if len(payload) != length:
         raise CorruptSpoolFile(f"expected {length} payload bytes, found {len(payload)}")
-    if zlib.crc32(payload) != crc:
+    if flags & ~_KNOWN_FLAGS:
+        raise CorruptSpoolFile(f"unknown flags {flags:#x}")
+    if _checksum(flags, span_count, created_ms, payload) != crc:
         raise CorruptSpoolFile("checksum mismatch")
     return SpoolRecord(payload, span_count, created_ms, bool(flags & FLAG_GZIP))

@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanContext
 
 from botanu._analytics_attributes import baggage_attributes
 from botanu._run import current_run
-from botanu._safety import contained, misuse, user_call_site
+from botanu._safety import contained, misuse, safe_text, user_call_site
 from botanu.flows import _names as names
 from botanu.flows._model import declared
 from botanu.flows._runs import tracker
@@ -372,6 +372,10 @@ def _validate(api: str, node: _Node, validator: object, site: tuple[str, int]) -
             site=site,
         )
         return NodeOutcome(False, "validator returned an awaitable")
-    if result:
+    try:
+        passed = bool(result)  # a numpy array or pandas Series refuses to be one bool
+    except Exception as error:
+        return NodeOutcome(False, f"validator result is not true or false ({type(error).__name__})", error)
+    if passed:
         return NodeOutcome(True)
-    return NodeOutcome(False, f"validator returned {result!r}")
+    return NodeOutcome(False, f"validator returned {safe_text(result)}")

@@ -8,6 +8,7 @@ verdict: without a declaration nobody knows which nodes a run still waits for.
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -224,3 +225,12 @@ def forget_all() -> None:
     """Forget every declaration (for tests)."""
     with _lock:
         _flows.clear()
+
+
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()  # a lock held by another thread at fork() would stay held in the child
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import heapq
 import itertools
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -355,3 +356,14 @@ def _at(arrival: Arrival, now: float) -> Arrival:
 
 
 tracker = RunTracker()
+
+
+def _after_fork_in_child() -> None:
+    # A lock held by another thread at fork() would stay held forever in the child.
+    tracker._lock = threading.Lock()
+    tracker._wakeup = threading.Condition(tracker._lock)
+    tracker._timer = None  # threads do not survive fork; a new one starts when needed
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

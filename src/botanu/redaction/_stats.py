@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -79,3 +80,11 @@ def redaction_stats() -> dict[str, Any]:
 def reset_redaction_stats() -> None:
     """Set every counter back to zero (for tests and benchmarks)."""
     STATS.reset()
+
+
+def _after_fork_in_child() -> None:
+    STATS._lock = threading.Lock()  # a lock held by another thread at fork() would stay held
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
