@@ -51,3 +51,23 @@ def test_a_child_forked_while_a_flow_lock_is_held_does_not_deadlock():
 
 if sys.platform == "win32":  # pragma: no cover
     pytestmark = pytest.mark.skip("POSIX only")
+
+
+@pytest.mark.parametrize(("status", "kept"), [(404, 3), (401, 3), (400, 0)])
+def test_replay_keeps_files_when_the_endpoint_refuses_and_drops_them_when_the_payload_is_rejected(
+    tmp_path, otlp_receiver, status, kept
+):
+    from botanu.export import OTLPHttpSpanExporter, Replayer
+    from tests.support.otlp_receiver import Reply
+
+    spool = Spool(tmp_path)
+    for _ in range(3):
+        assert spool.put(gzip.compress(b""), 1, gzipped=True) is None
+    otlp_receiver.default = Reply(status)
+    exporter = OTLPHttpSpanExporter(otlp_receiver.endpoint, spool=spool, timeout=2)
+    replayer = Replayer(spool, exporter)
+    while replayer.replay_one():
+        pass
+    exporter.shutdown()
+    # A wrong endpoint or credentials must not empty the spool; a payload the collector rejects goes.
+    assert len([n for n in os.listdir(tmp_path) if n.endswith(".otlp")]) == kept

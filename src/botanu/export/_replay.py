@@ -25,6 +25,10 @@ from botanu.export._spool import Spool
 IDLE_INTERVAL = 30.0
 
 
+# Statuses that reject the request body itself: replaying that file again cannot succeed.
+_PAYLOAD_REJECTED = frozenset({400, 413, 415, 422})
+
+
 class Replayer:
     """Send spooled requests through ``exporter`` (an ``OTLPHttpSpanExporter``)."""
 
@@ -100,8 +104,11 @@ class Replayer:
         if result.delivered:
             self.spool.complete(claim, rejected=min(result.rejected_spans, claim.span_count))
             return True
-        if result.retryable:
+        if result.retryable or result.status not in _PAYLOAD_REJECTED:
+            # Down, or refused for reasons of its own (401/403/404 of a misconfigured endpoint, a
+            # closed session): the file is fine, so keep it for after the next successful export
+            # rather than emptying the whole spool against a wrong endpoint.
             self.spool.release(claim)
             return False
-        self.spool.discard(claim, "not_retryable")
+        self.spool.discard(claim, "not_retryable")  # the collector rejects this payload itself
         return True
