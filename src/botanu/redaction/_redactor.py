@@ -70,6 +70,24 @@ class _DirtyKey:
         self.inner = inner
 
 
+def _replaced(
+    out: dict[Any, Any] | None, items: Mapping[Any, Any], key: Any, kind: Any, new: Any, tally: Tally
+) -> dict[Any, Any]:
+    """``out`` (a copy of ``items`` made on the first change) with ``key`` now holding ``new``.
+
+    A key that is itself secret-shaped (``_DirtyKey``) is replaced by its redacted form.
+    """
+    if out is None:
+        out = dict(items)
+    if type(kind) is _DirtyKey:
+        del out[key]
+        tally.extend(kind.tally)
+        out[kind.new_key] = new
+    else:
+        out[key] = new
+    return out
+
+
 # botanu's own grouping ids: application-chosen labels, not credentials.
 _GROUPING_KEYS = ("botanu.session_id",)
 
@@ -309,16 +327,8 @@ class Redactor:
                     plain_keys.add(key)
                     continue
             new = self._value(kind, value, tally, 0)
-            if type(kind) is _DirtyKey:
-                if out is None:
-                    out = dict(items)
-                del out[key]
-                tally.extend(kind.tally)
-                out[kind.new_key] = new
-            elif new is not value:
-                if out is None:
-                    out = dict(items)
-                out[key] = new
+            if new is not value or type(kind) is _DirtyKey:
+                out = _replaced(out, items, key, kind, new, tally)
         if len(clean_values) > _CACHE_SIZE or len(plain_keys) > _CACHE_SIZE or len(clean_items) > _CACHE_SIZE:
             clean_values.clear()  # bounded: start again rather than grow without limit
             plain_keys.clear()
@@ -335,24 +345,13 @@ class Redactor:
     def _map_items(
         self, items: Mapping[Any, Any], tally: Tally, redact: Callable[[Any, Any, Any], Any]
     ) -> dict[Any, Any] | None:
-        """Apply ``redact(key, value, kind)`` to every entry; a new dict if anything changed, else None.
-
-        A key that is itself secret-shaped (``_DirtyKey``) is replaced by its redacted form.
-        """
+        """Apply ``redact(key, value, kind)`` to every entry; a new dict if anything changed, else None."""
         out: dict[Any, Any] | None = None
         for key, value in items.items():
             kind = self._kind(key) if isinstance(key, str) else _PLAIN
             new = redact(key, value, kind)
-            if type(kind) is _DirtyKey:
-                if out is None:
-                    out = dict(items)
-                del out[key]
-                tally.extend(kind.tally)
-                out[kind.new_key] = new
-            elif new is not value:
-                if out is None:
-                    out = dict(items)
-                out[key] = new
+            if new is not value or type(kind) is _DirtyKey:
+                out = _replaced(out, items, key, kind, new, tally)
         return out
 
     def _special(self, key: str, value: Any, tally: Tally) -> Any:
