@@ -289,7 +289,12 @@ class Redactor:
                     fresh = next(filterfalse(clean_values.__contains__, values))
                     if type(fresh) is str and len(fresh) == 36 and _uuid_shaped(fresh):
                         if len(clean_values) >= _CACHE_SIZE:
-                            clean_values.clear()  # bounded here too: every run brings a new id
+                            # Bounded here too (every run brings a new id). All three caches go
+                            # together, as below: clearing only the values would leave the known
+                            # (key, value) pairs unable to teach the values again.
+                            clean_values.clear()
+                            self._plain_keys.clear()
+                            clean_items.clear()
                         clean_values.add(fresh)  # run ids repeat across the spans of a run
                         if clean_values.issuperset(values):
                             return attributes
