@@ -136,6 +136,12 @@ class OTLPReceiver:
         with self._lock:
             self._script.extend(replies)
 
+    def recover(self) -> None:
+        """Forget the scripted replies still unused and accept everything from now on."""
+        with self._lock:
+            self._script.clear()
+            self.default = Reply()
+
     def _next_reply(self) -> Reply:
         with self._lock:
             return self._script.pop(0) if self._script else self.default
