@@ -132,3 +132,21 @@ def test_run_ids_are_time_ordered_uuid7():
     assert ids == sorted(ids)
     assert len(set(ids)) == 2000
     assert all(UUID(i).version == 7 for i in ids)
+
+
+def test_run_ids_stay_ordered_when_the_clock_stalls_or_steps_back(monkeypatch):
+    from uuid import UUID
+
+    from botanu import _ids
+
+    now = 1_750_000_000_123_456_789
+    readings = iter([now, now, now, now - 5_000_000_000, now - 5_000_000_000, now + 1_000_000])
+    monkeypatch.setattr(_ids, "time_ns", lambda: next(readings))
+    monkeypatch.setattr(_ids, "_last_ns", 0)
+    ids = [_ids.uuid7() for _ in range(6)]
+    assert ids == sorted(ids) and len(set(ids)) == 6
+    parsed = [UUID(i) for i in ids]
+    assert all(u.version == 7 and u.variant == "specified in RFC 4122" for u in parsed)
+    # The 48-bit millisecond field is the clock's, not a counter's, once the clock moves on.
+    assert parsed[0].int >> 80 == now // 1_000_000
+    assert parsed[-1].int >> 80 == (now + 1_000_000) // 1_000_000
