@@ -452,12 +452,17 @@ def _end(state: _RunState | None, error: BaseException | None) -> None:
     if state is None:
         return
     try:
-        _finish_span(state.span, error, state if state.auto_outcome is not None else None)
+        # A clean exit without an explicit outcome has nothing more to record.
+        if error is not None or state.outcome is not None:
+            _finish_span(state.span, error, state if state.auto_outcome is not None else None)
         state.span.end()
     except Exception:
         report_internal("ending a span")
     _detach(state.token)
     state.token = None
+    # The context refers back to this state (through the run or the step entry): dropping it
+    # breaks the cycle, so the span and contexts are freed at once rather than by the cyclic GC.
+    state.ctx = None
 
 
 # --------------------------------------------------------------------------- scopes
@@ -465,6 +470,9 @@ def _end(state: _RunState | None, error: BaseException | None) -> None:
 
 class _Scope:
     """Shared machinery of ``event`` and ``step``: sync/async context manager and decorator."""
+
+    # Slots: one scope object is made per run and per step, and slot stores are the cheapest.
+    __slots__ = ("_last",)
 
     @staticmethod
     def _state_in(ctx: context.Context) -> _RunState | None:
@@ -486,8 +494,13 @@ class _Scope:
         return state
 
     def _exit(self, error: BaseException | None) -> None:
+        # The state comes from the current context first: one scope object entered by several
+        # threads or tasks at once has one open state per context, and ``_last`` is only
+        # the most recent of them.
         found = self._state_in(context.get_current())
-        state = found if found is not None and found.owner is self else getattr(self, "_last", None)
+        state = found if found is not None and found.owner is self else self._last
+        if state is self._last:
+            self._last = None  # the state refers back to this scope: no cycle left for the GC
         _end(state, error)
 
     def __enter__(self) -> Any:
@@ -649,6 +662,17 @@ _STEP_STATE_KEY = context.create_key("botanu.step_state")
 class Event(_Scope):
     """A business run: use ``with``, ``async with`` or as a decorator. Made by :func:`event`."""
 
+    __slots__ = (
+        "_auto_outcome",
+        "_capture_input",
+        "_customer_id",
+        "_environment",
+        "_event_id",
+        "_span_kind",
+        "_tenant_id",
+        "_workflow",
+    )
+
     @staticmethod
     def _state_in(ctx: context.Context) -> _RunState | None:
         run = ctx.get(_RUN_KEY)
@@ -689,6 +713,7 @@ class Event(_Scope):
         )
         self._capture_input = None if capture_input is None else _flag("capture_input", capture_input, False)
         self._span_kind = span_kind
+        self._last: _RunState | None = None
 
     def _resolve(self, name: str, value: Any, args: tuple | None, kwargs: dict | None) -> str | None:
         if callable(value):
@@ -742,6 +767,8 @@ class Event(_Scope):
 class Step(_Scope):
     """A phase of a run: use ``with``, ``async with`` or as a decorator. Made by :func:`step`."""
 
+    __slots__ = ("_name",)
+
     @staticmethod
     def _state_in(ctx: context.Context) -> _RunState | None:
         return ctx.get(_STEP_STATE_KEY)  # type: ignore[return-value]
@@ -753,6 +780,7 @@ class Step(_Scope):
                 name = "unnamed"
             name = name.strip()
         self._name = name
+        self._last: _RunState | None = None
 
     def _open(
         self,

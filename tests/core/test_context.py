@@ -150,3 +150,43 @@ def test_run_ids_stay_ordered_when_the_clock_stalls_or_steps_back(monkeypatch):
     # The 48-bit millisecond field is the clock's, not a counter's, once the clock moves on.
     assert parsed[0].int >> 80 == now // 1_000_000
     assert parsed[-1].int >> 80 == (now + 1_000_000) // 1_000_000
+
+
+def test_a_finished_run_is_freed_at_once_without_the_cyclic_gc(clean_botanu):
+    """No reference cycles: a busy app would otherwise pay for GC passes over every run."""
+    import gc
+    import weakref
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from botanu._tracing import reset_tracer
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
+    reset_tracer()
+
+    @botanu.event(event_id="T-2", customer_id="c-2", workflow="Decorated")
+    def decorated() -> list[weakref.ref]:
+        with botanu.step("inner"):
+            return [weakref.ref(trace.get_current_span())]
+
+    gc.collect()
+    gc.disable()
+    try:
+        refs: list[weakref.ref] = []
+        scope = botanu.event(event_id="T-1", customer_id="c-1", workflow="Support")
+        with scope:
+            refs.append(weakref.ref(trace.get_current_span()))
+            with botanu.step("retrieval"):
+                refs.append(weakref.ref(trace.get_current_span()))
+        refs += decorated()
+        del scope
+        assert len(exporter.get_finished_spans()) == 4
+        assert [ref() for ref in refs] == [None, None, None]
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
