@@ -4,11 +4,15 @@ Both sides run in this one process, interleaved round by round, each with a real
 SDK TracerProvider and a BatchSpanProcessor whose exporter discards batches:
 
 * bare:   two nested ``start_as_current_span`` calls carrying the same attributes
-          botanu puts on its run and step spans;
+          botanu puts on its run and step spans (the run span's provisional
+          ``botanu.outcome.status`` included; the run id is a constant here, where
+          botanu makes a new UUIDv7 for every run);
 * botanu: ``with botanu.event(...): with botanu.step(...)`` through botanu's full
-          pipeline (run enricher, redaction wrapper, delivery processor).
+          pipeline (run enricher, redaction wrapper, delivery processor), and again
+          through the same pipeline without the redaction wrapper, whose own budget
+          is measured by ``bench_redaction.py``.
 
-Prints microseconds per iteration (fastest round of each side) and the ratio (target: <= 1.15).
+Prints microseconds per iteration (fastest round of each side) and the ratios (target: <= 1.15).
 Usage: ``python benchmarks/bench_core.py [--iterations N] [--rounds R]``.
 """
 
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import logging
 import os
 import statistics
 import time
@@ -27,9 +32,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind
 
 import botanu
+from botanu import _tracing
 from botanu._config import resolve_settings
 from botanu._pipeline import build_processors
-from botanu._tracing import reset_tracer
+from botanu._tracing import INSTRUMENTATION_NAME
+from botanu._version import __version__
 
 
 class NullExporter(SpanExporter):
@@ -44,12 +51,14 @@ RUN_ATTRIBUTES = {
     "botanu.customer_id": "cus_42",
 }
 STEP_ATTRIBUTES = {"botanu.step": "retrieval", **RUN_ATTRIBUTES}
+# botanu marks a run "success" when it starts; an exception or outcome() replaces it.
+RUN_SPAN_ATTRIBUTES = {**RUN_ATTRIBUTES, "botanu.outcome.status": "success"}
 
 
 def bare_workload(tracer: trace.Tracer) -> Callable[[], None]:
     def run() -> None:
         with tracer.start_as_current_span(
-            "botanu.run/Support", kind=SpanKind.SERVER, attributes=RUN_ATTRIBUTES
+            "botanu.run/Support", kind=SpanKind.SERVER, attributes=RUN_SPAN_ATTRIBUTES
         ):
             with tracer.start_as_current_span("botanu.step/retrieval", attributes=STEP_ATTRIBUTES):
                 pass
@@ -71,6 +80,22 @@ def time_per_call(fn: Callable[[], None], iterations: int) -> float:
     return (time.perf_counter() - start) / iterations * 1e6
 
 
+def botanu_provider(**settings: object) -> tuple[TracerProvider, Callable[[], None]]:
+    """A provider carrying botanu's processors, and a function that points botanu at it."""
+    provider = TracerProvider()
+    processors = build_processors(resolve_settings(settings), exporter=NullExporter())
+    for processor in processors.all():
+        provider.add_span_processor(processor)
+    tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+
+    def use() -> None:
+        # botanu's spans come from its cached tracer; the API allows one global provider per
+        # process, so switching pipelines between rounds means switching that tracer.
+        _tracing._tracer = tracer
+
+    return provider, use
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=5000)
@@ -82,30 +107,40 @@ def main() -> None:
     bare_provider = TracerProvider()
     bare_provider.add_span_processor(BatchSpanProcessor(NullExporter()))
     bare = bare_workload(bare_provider.get_tracer("bench"))
+    full_provider, use_full = botanu_provider()
+    logging.getLogger("botanu").setLevel(logging.ERROR)  # the "redaction is OFF" warning is expected
+    core_provider, use_core = botanu_provider(redaction=False)
+    trace.set_tracer_provider(full_provider)
 
-    botanu_provider = TracerProvider()
-    processors = build_processors(resolve_settings({}), exporter=NullExporter())
-    for processor in processors.all():
-        botanu_provider.add_span_processor(processor)
-    trace.set_tracer_provider(botanu_provider)
-    reset_tracer()
-
-    for fn in (bare, botanu_workload):  # warm up caches and the batch workers
+    sides: dict[str, tuple[Callable[[], None], Callable[[], None]]] = {
+        "bare": (bare, lambda: None),
+        "full": (botanu_workload, use_full),
+        "core": (botanu_workload, use_core),
+    }
+    for fn, use in sides.values():  # warm up caches and the batch workers
+        use()
         time_per_call(fn, 2000)
-    bare_times, botanu_times = [], []
+    times: dict[str, list[float]] = {name: [] for name in sides}
     for _ in range(args.rounds):
-        bare_times.append(time_per_call(bare, args.iterations))
-        botanu_times.append(time_per_call(botanu_workload, args.iterations))
+        for name, (fn, use) in sides.items():
+            use()
+            times[name].append(time_per_call(fn, args.iterations))
     # The fastest round of each side is the one least disturbed by other work on the machine
     # (the batch workers' export threads included), so the ratio compares like with like.
-    bare_us, botanu_us = min(bare_times), min(botanu_times)
-    print(
-        f"bare SDK, run + step spans:   {bare_us:7.2f} us/iteration (fastest of {args.rounds} rounds;"
-        f" medians {statistics.median(bare_times):.2f} / {statistics.median(botanu_times):.2f})"
+    # Times are per iteration: the fastest round, and the median round for the spread.
+    best = {name: min(values) for name, values in times.items()}
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    rows = (
+        ("bare SDK, run + step spans", "bare"),
+        ("botanu event + step, full pipeline", "full"),
+        ("  the same without redaction", "core"),
     )
-    print(f"botanu event + step:          {botanu_us:7.2f} us/iteration")
-    print(f"ratio botanu / bare:          {botanu_us / bare_us:7.3f}  (target <= 1.15)")
-    processors.export.shutdown()
+    for label, name in rows:
+        print(f"{label:36} {best[name]:7.2f} us/iteration (median round {medians[name]:.2f})")
+    print(f"{'ratio full / bare':36} {best['full'] / best['bare']:7.3f}  (target <= 1.15)")
+    print(f"{'ratio without redaction / bare':36} {best['core'] / best['bare']:7.3f}")
+    for provider in (full_provider, core_provider):
+        provider.shutdown()
 
 
 if __name__ == "__main__":

@@ -299,3 +299,67 @@ def test_concurrent_spans_share_one_redactor() -> None:
     assert len(recorder.ended) == 1200
     assert not [s for s in recorder.ended if TOKEN in str(s.attributes["note"])]
     assert redaction_stats()["spans_changed"] == 400
+
+
+@pytest.mark.parametrize(
+    "dirty_part",
+    ["attribute", "new key", "name", "status", "event", "link", "resource"],
+)
+def test_a_warm_fast_path_still_sees_a_secret_in_any_part_of_a_span(dirty_part: str) -> None:
+    """Once a span shape is known clean, one secret in any part of an otherwise equal span is caught."""
+    recorder = Recorder()
+    processor = RedactingSpanProcessor(recorder, Redactor(mode="remove"))
+    clean_resource = Resource.create({"service.name": "svc"})
+    dirty_resource = Resource.create({"service.name": "svc", "deploy.key": JWT})
+
+    def one_span(part: str) -> ReadableSpan:
+        provider = TracerProvider(resource=dirty_resource if part == "resource" else clean_resource)
+        provider.add_span_processor(processor)
+        attributes = {
+            "botanu.workflow": "checkout",
+            "http.route": f"/orders/{TOKEN}" if part == "attribute" else "/orders/{id}",
+            "http.status_code": 200,
+            "botanu.run_id": "0192f0e4-7a1b-7c3d-8e9f-0a1b2c3d4e5f",
+        }
+        if part == "new key":
+            attributes["client_secret"] = "hunter22hunter22"
+        links = []
+        if part == "link":
+            links = [trace_api.Link(trace_api.SpanContext(1, 2, False), {"note": f"Bearer {TOKEN}"})]
+        name = f"GET /reset?token={TOKEN}" if part == "name" else "GET /orders/{id}"
+        span = provider.get_tracer("t").start_span(name, attributes=attributes, links=links)
+        if part == "status":
+            span.set_status(Status(StatusCode.ERROR, f"login failed for {JWT}"))
+        if part == "event":
+            span.add_event("retry", {"detail": f"token={TOKEN}"})
+        span.end()
+        return recorder.ended[-1]
+
+    for _ in range(3):  # warm every cache with the clean version of the span
+        one_span("none")
+    assert redaction_stats()["spans_changed"] == 0
+    exported = one_span(dirty_part)
+    assert redaction_stats()["spans_changed"] == 1
+    text = repr(
+        (
+            exported.name,
+            dict(exported.attributes or {}),
+            exported.status.description,
+            [(event.name, dict(event.attributes or {})) for event in exported.events],
+            [dict(link.attributes or {}) for link in exported.links],
+            dict(exported.resource.attributes),
+        )
+    )
+    assert TOKEN not in text and JWT not in text and "hunter22" not in text
+    assert exported.attributes["botanu.redaction.count"] >= 1
+
+
+def test_a_short_span_name_is_exported_as_it_is() -> None:
+    spy, recorder = Recorder(), Recorder()
+    provider = TracerProvider()
+    provider.add_span_processor(spy)
+    provider.add_span_processor(RedactingSpanProcessor(recorder))
+    for _ in range(2):
+        with provider.get_tracer("t").start_as_current_span("op", attributes={"http.method": "GET"}):
+            pass
+    assert recorder.ended == spy.ended and [span.name for span in recorder.ended] == ["op", "op"]

@@ -63,7 +63,7 @@ class RedactingSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         next(STATS._seen)  # count the span (lock-free, see _stats)
         try:
-            exported: ReadableSpan | None = self._redact(span)
+            exported: ReadableSpan | None = span if self._unchanged(span) else self._redact(span)
         except Exception as error:
             exported = _fail_closed(span, self._redactor, error)
         if exported is None:
@@ -85,6 +85,28 @@ class RedactingSpanProcessor(SpanProcessor):
         return self._wrapped.force_flush(timeout_millis)
 
     # ------------------------------------------------------------------ redaction
+
+    def _unchanged(self, span: ReadableSpan) -> bool:
+        """The common case in one expression: a span whose every part is already known clean.
+
+        Read-only peeks at the SDK's private fields (an SDK span, and its BoundedList of events
+        and links); any other span, or any doubt, says False and takes the full path.
+        """
+        redactor = self._redactor
+        try:
+            cached = self._resource_cache
+            return (
+                redactor.callback is None
+                and redactor._known_clean(span._attributes._dict)  # type: ignore[attr-defined]
+                and (redactor._text_cache.get(span._name) is CLEAN or len(span._name) < MIN_SCAN_LEN)  # type: ignore[attr-defined]
+                and not span._status.description  # type: ignore[attr-defined]
+                and not span._events._dq  # type: ignore[attr-defined]
+                and not span._links._dq  # type: ignore[attr-defined]
+                and span._resource is cached[0]  # type: ignore[attr-defined]
+                and cached[1] is cached[0]
+            )
+        except (AttributeError, TypeError):
+            return False
 
     def _redact(self, span: ReadableSpan) -> ReadableSpan:
         redactor = self._redactor

@@ -273,36 +273,17 @@ class Redactor:
         items = attributes if type(attributes) is dict else plain_dict(attributes)
         if self.callback is not None:
             return self._attributes_with_callback(attributes, items, tally)
-        # Fastest path, two C-level set checks: every key is a known plain key and every value is
-        # a value already seen clean under a plain key. Typical spans repeat both.
+        if self._known_clean(items):
+            return attributes
+        todo: Any
+        try:
+            # Next best, in C: only look at the (key, value) pairs not already known clean.
+            todo = items.items() - self._clean_items
+        except TypeError:  # an unhashable value (a list or dict attribute): look at everything
+            todo = items.items()
+        out: dict[str, Any] | None = None
         clean_items = self._clean_items
         clean_values = self._clean_values
-        todo: Any = items.items()
-        try:
-            if self._plain_keys.issuperset(items):
-                # Every key is a known plain key, so only the values matter.
-                values = items.values()
-                if clean_values.issuperset(values):
-                    return attributes
-                if self._short_cut:
-                    # Often the one new value is a fresh run or request id: learn it and look again.
-                    fresh = next(filterfalse(clean_values.__contains__, values))
-                    if type(fresh) is str and len(fresh) == 36 and _uuid_shaped(fresh):
-                        if len(clean_values) >= _CACHE_SIZE:
-                            # Bounded here too (every run brings a new id). All three caches go
-                            # together, as below: clearing only the values would leave the known
-                            # (key, value) pairs unable to teach the values again.
-                            clean_values.clear()
-                            self._plain_keys.clear()
-                            clean_items.clear()
-                        clean_values.add(fresh)  # run ids repeat across the spans of a run
-                        if clean_values.issuperset(values):
-                            return attributes
-            # Next best, also in C: only look at the (key, value) pairs not already known clean.
-            todo = todo - clean_items
-        except TypeError:  # an unhashable value (a list or dict attribute): look at everything
-            pass
-        out: dict[str, Any] | None = None
         key_cache = self._key_cache
         text_cache = self._text_cache
         plain_keys = self._plain_keys
@@ -339,6 +320,37 @@ class Redactor:
             plain_keys.clear()
             clean_items.clear()
         return attributes if out is None else out
+
+    def _known_clean(self, items: Mapping[str, Any]) -> bool:
+        """True when every key is a known plain key and every value was seen clean under one.
+
+        Two C-level set checks, the fastest path: typical spans repeat both. A single new
+        UUID-shaped value (a fresh run or request id) is learnt on the way. False means
+        "look closer", not "dirty"; an unhashable value gives False too.
+        """
+        try:
+            if not self._plain_keys.issuperset(items):
+                return False
+            values = items.values()
+            clean_values = self._clean_values
+            if clean_values.issuperset(values):
+                return True
+            if not self._short_cut:
+                return False
+            fresh = next(filterfalse(clean_values.__contains__, values))
+            if type(fresh) is not str or len(fresh) != 36 or not _uuid_shaped(fresh):
+                return False
+            if len(clean_values) >= _CACHE_SIZE:
+                # Bounded here too (every run brings a new id). All three caches go together:
+                # clearing only the values would leave the known (key, value) pairs unable to
+                # teach the values again.
+                clean_values.clear()
+                self._plain_keys.clear()
+                self._clean_items.clear()
+            clean_values.add(fresh)  # run ids repeat across the spans of a run
+            return clean_values.issuperset(values)
+        except TypeError:  # an unhashable value (a list or dict attribute)
+            return False
 
     def _attributes_with_callback(self, attributes: Any, items: Mapping[str, Any], tally: Tally) -> Any:
         def redact(key: Any, value: Any, kind: Any) -> Any:
@@ -657,12 +669,11 @@ def _no_short_secret(text: str) -> bool:
     return len(text) < 13 or not text.replace("-", "").isdigit()
 
 
-def _uuid_shaped(text: str) -> bool:
-    """8-4-4-4-12 letters and digits: too short a run for any token, too few digits in a row for a card."""
-    return (
-        text[8] == "-" and text[13] == "-" and text[18] == "-" and text[23] == "-"
-        and text.replace("-", "").isalnum() and text.isascii()
-    )  # fmt: skip
+# 8-4-4-4-12 ASCII letters and digits: too short a run for any token, too few digits in a row
+# for a card number. A compiled fullmatch is about twice as fast as checking by hand.
+_uuid_shaped = re.compile(
+    r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}"
+).fullmatch
 
 
 def plain_dict(mapping: Mapping[str, Any]) -> dict[str, Any]:
