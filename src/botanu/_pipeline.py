@@ -33,7 +33,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from botanu import _run, _safety, _stats, propagation
 from botanu._config import Settings, differing_settings, resolve_settings
 from botanu._enricher import RunEnricher
-from botanu._tracing import reset_tracer
+from botanu._tracing import INSTRUMENTATION_NAME, reset_tracer
 from botanu._version import __version__
 from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
 
@@ -94,10 +94,18 @@ class BotanuSpanProcessor(SpanProcessor):
         self.enricher = enricher
         self.export = export
         self._shut = False
+        self._own_scope: object = object()  # never a span's scope until one of botanu's is seen
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if not self._shut:
-            self.enricher.on_start(span, parent_context)
+        # botanu's own spans are created with the run's attributes, so the enricher has nothing
+        # to add; they share one scope object, and an identity check is the cheapest test.
+        scope = span.instrumentation_scope
+        if scope is self._own_scope or self._shut:
+            return
+        if scope is not None and scope.name == INSTRUMENTATION_NAME:
+            self._own_scope = scope
+            return
+        self.enricher.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         # A provider cannot drop a processor: after shutdown this one stays attached but inert,
