@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind
 
 import botanu
-from botanu import _tracing
+from botanu import _run, _tracing
 from botanu._config import resolve_settings
 from botanu._pipeline import build_processors
 from botanu._tracing import INSTRUMENTATION_NAME
@@ -90,8 +90,10 @@ def botanu_provider(**settings: object) -> tuple[TracerProvider, Callable[[], No
 
     def use() -> None:
         # botanu's spans come from its cached tracer; the API allows one global provider per
-        # process, so switching pipelines between rounds means switching that tracer.
+        # process, so switching pipelines between rounds means switching that tracer (and,
+        # as init() does, telling the pipeline's redactor about new run ids).
         _tracing._tracer = tracer
+        _run.set_run_id_listener(processors.run_id_listener)
 
     return provider, use
 

@@ -20,7 +20,7 @@ import os
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,12 @@ class Processors:
 
     def all(self) -> tuple[SpanProcessor, ...]:
         return (self.combined,)
+
+    @property
+    def run_id_listener(self) -> Callable[[str], None] | None:
+        """What ``_run`` tells about each new run id (the redactor's, when redaction is on)."""
+        redactor = getattr(self.export, "redactor", None)
+        return getattr(redactor, "_note_generated_id", None)
 
     @property
     def combined(self) -> BotanuSpanProcessor:
@@ -252,6 +258,7 @@ def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any
                 "with the botanu configurator); init() adds nothing, so each span is exported once"
             )
         _active = _Active(settings, provider, processors, owns, _origin)
+        _run.set_run_id_listener(processors.run_id_listener)
         reset_tracer()
         if _instrument:
             _active.instrumented = _instrument_libraries(settings)
@@ -354,6 +361,7 @@ def shutdown(timeout: float | None = None) -> bool:
     with _lock:
         active = _active
         _active = None
+        _run.set_run_id_listener(None)
     if active is None or active.processors is None:
         return True
     processors = active.processors
@@ -424,4 +432,5 @@ def _reset_for_tests() -> None:
     with _lock:
         _active = None
         _equipped.clear()
+        _run.set_run_id_listener(None)
     reset_tracer()

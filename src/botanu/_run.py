@@ -54,6 +54,15 @@ _RUN_KEY = context.create_key("botanu.run")
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
+# Told each new run id (by the active pipeline: its redactor remembers botanu's own ids as
+# clean, so the run's first span to end does not pay for scanning one).
+_run_id_listener: Callable[[str], None] | None = None
+
+
+def set_run_id_listener(listener: Callable[[str], None] | None) -> None:
+    global _run_id_listener
+    _run_id_listener = listener
+
 
 class _RunState:
     """What a run needs while it is open (mutable, shared by its step contexts)."""
@@ -367,6 +376,8 @@ def _start_run(
         parent_run_id = next((value for key, value in inherited if key == RUN_ID), None)
     environment = environment or _environment_default()
     run_id = uuid7()
+    if _run_id_listener is not None:
+        _run_id_listener(run_id)
 
     entries = {RUN_ID: run_id, WORKFLOW: workflow}
     if event_id is not None:

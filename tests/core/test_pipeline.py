@@ -188,3 +188,32 @@ def test_shutdown_is_false_after_an_earlier_failed_flush(botanu_init, otlp_recei
     otlp_receiver.default = Reply(200)
     # Nothing new failed since that flush, but a span of this process was lost: not "all delivered".
     assert botanu.shutdown(timeout=5) is False
+
+
+def test_run_ids_are_exported_intact_unless_a_user_pattern_asks_for_them(botanu_init, otlp_receiver):
+    """The pipeline tells its redactor about botanu's own run ids; a user pattern still wins."""
+    botanu_init(redact_patterns=[r"\b[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}\b"])
+    ids = []
+    for _ in range(3):  # later runs find every other value already known clean
+        with botanu.event(event_id="T-1", customer_id="c-1", workflow="Patterned") as run:
+            with botanu.step("inner"):
+                ids.append(run.run_id)
+    assert botanu.force_flush(5)
+    spans = otlp_receiver.wait_for_spans(6)
+    assert len(spans) == 6
+    for span in spans:
+        assert not any(run_id in str(span.attributes) for run_id in ids)
+        assert "custom" in str(span.attributes["botanu.redaction.rules"])
+
+
+def test_run_ids_reach_the_collector_unchanged_by_default(botanu_init, otlp_receiver):
+    botanu_init()
+    ids = []
+    for _ in range(3):
+        with botanu.event(event_id="T-1", customer_id="c-1", workflow="Plain") as run:
+            with botanu.step("inner"):
+                ids.append(run.run_id)
+    assert botanu.force_flush(5)
+    spans = otlp_receiver.wait_for_spans(6)
+    assert sorted(s.attributes["botanu.run_id"] for s in spans) == sorted(ids * 2)
+    assert all("botanu.redaction.count" not in s.attributes for s in spans)

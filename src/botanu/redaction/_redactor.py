@@ -321,6 +321,22 @@ class Redactor:
             clean_items.clear()
         return attributes if out is None else out
 
+    def _note_generated_id(self, value: str) -> None:
+        """Remember a UUID that botanu itself generated (a run id) as clean.
+
+        Every span of a run carries its id; without this, the first of them to end pays
+        for learning it. Ignored when user patterns or PII rules are on: those may
+        deliberately match UUIDs.
+        """
+        if not self._short_cut or type(value) is not str or not _uuid_shaped(value):
+            return
+        clean_values = self._clean_values
+        if len(clean_values) >= _CACHE_SIZE:
+            clean_values.clear()
+            self._plain_keys.clear()
+            self._clean_items.clear()
+        clean_values.add(value)
+
     def _known_clean(self, items: Mapping[str, Any]) -> bool:
         """True when every key is a known plain key and every value was seen clean under one.
 
