@@ -1,6 +1,6 @@
 """App-thread cost of ``botanu.event`` + ``botanu.step`` versus the bare OpenTelemetry SDK.
 
-Both sides run in this one process, interleaved round by round, each with a real
+All sides run in this one process, interleaved round by round, each with a real
 SDK TracerProvider and a BatchSpanProcessor whose exporter discards batches:
 
 * bare:   two nested ``start_as_current_span`` calls carrying the same attributes
@@ -114,19 +114,26 @@ def main() -> None:
     core_provider, use_core = botanu_provider(redaction=False)
     trace.set_tracer_provider(full_provider)
 
-    sides: dict[str, tuple[Callable[[], None], Callable[[], None]]] = {
-        "bare": (bare, lambda: None),
-        "full": (botanu_workload, use_full),
-        "core": (botanu_workload, use_core),
+    sides: dict[str, tuple[Callable[[], None], Callable[[], None], TracerProvider]] = {
+        "bare": (bare, lambda: None, bare_provider),
+        "full": (botanu_workload, use_full, full_provider),
+        "core": (botanu_workload, use_core, core_provider),
     }
-    for fn, use in sides.values():  # warm up caches and the batch workers
+    for fn, use, provider in sides.values():  # warm up caches and the batch workers
         use()
         time_per_call(fn, 2000)
+        provider.force_flush()
     times: dict[str, list[float]] = {name: [] for name in sides}
-    for _ in range(args.rounds):
-        for name, (fn, use) in sides.items():
+    for round_index in range(args.rounds):
+        # Rotate the order, and let each side's worker finish its queue outside the timed
+        # loop, so no side's round pays for the previous side's export thread.
+        names = list(sides)
+        names = names[round_index % 3 :] + names[: round_index % 3]
+        for name in names:
+            fn, use, provider = sides[name]
             use()
             times[name].append(time_per_call(fn, args.iterations))
+            provider.force_flush()
     # The fastest round of each side is the one least disturbed by other work on the machine
     # (the batch workers' export threads included), so the ratio compares like with like.
     # Times are per iteration: the fastest round, and the median round for the spread.
