@@ -326,9 +326,10 @@ class Redactor:
 
         Every span of a run carries its id; without this, the first of them to end pays
         for learning it. Ignored when user patterns or PII rules are on: those may
-        deliberately match UUIDs.
+        deliberately match UUIDs. Only for ids botanu made itself (UUIDv7 strings):
+        nothing here checks the value's shape.
         """
-        if not self._short_cut or type(value) is not str or not _uuid_shaped(value):
+        if not self._short_cut:
             return
         clean_values = self._clean_values
         if len(clean_values) >= _CACHE_SIZE:
