@@ -99,6 +99,7 @@ class BotanuSpanProcessor(SpanProcessor):
     def __init__(self, enricher: RunEnricher, export: SpanProcessor) -> None:
         self.enricher = enricher
         self.export = export
+        self._export_end = export.on_end  # bound once, not looked up for every span
         self._shut = False
         self._own_scope: object = object()  # never a span's scope until one of botanu's is seen
 
@@ -117,7 +118,7 @@ class BotanuSpanProcessor(SpanProcessor):
         # A provider cannot drop a processor: after shutdown this one stays attached but inert,
         # so a later init() on the same provider is the only pipeline that sees spans.
         if not self._shut:
-            self.export.on_end(span)
+            self._export_end(span)
 
     def shutdown(self) -> None:
         self._shut = True
