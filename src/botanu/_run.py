@@ -499,11 +499,6 @@ class _Scope:
     ) -> _RunState | None:
         raise NotImplementedError
 
-    def _enter(self) -> _RunState | None:
-        state = self._open()
-        self._last = state
-        return state
-
     def _exit(self, error: BaseException | None) -> None:
         # The state comes from the current context first: one scope object entered by several
         # threads or tasks at once has one open state per context, and ``_last`` is only
@@ -515,8 +510,9 @@ class _Scope:
         _end(state, error)
 
     def __enter__(self) -> Any:
-        state = self._enter()
-        return _run_of(state)
+        state = self._last = self._open()
+        # The run as seen inside this scope (for a step: with the step's name).
+        return state.ctx.get(_RUN_KEY) if state is not None else None  # type: ignore[union-attr]
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> bool:
         self._exit(exc)
@@ -659,12 +655,6 @@ class _Scope:
                     to_throw = error
 
         return wrapper
-
-
-def _run_of(state: _RunState | None) -> RunContext | None:
-    if state is None or state.ctx is None:
-        return None
-    return state.ctx.get(_RUN_KEY)  # type: ignore[return-value]
 
 
 _STEP_STATE_KEY = context.create_key("botanu.step_state")
