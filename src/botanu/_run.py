@@ -691,28 +691,57 @@ class Event(_Scope):
         capture_input: bool | None = None,
         span_kind: SpanKind = SpanKind.SERVER,
     ) -> None:
-        # Fast paths first: event() is created on every run, and valid input is the norm.
-        if type(workflow) is not str or not workflow or workflow[0].isspace() or workflow[-1].isspace():
+        self._configure(
+            event_id,
+            customer_id,
+            workflow,
+            environment,
+            tenant_id,
+            auto_outcome_on_success,
+            capture_input,
+            span_kind,
+        )
+
+    def _configure(
+        self,
+        event_id: str | Callable[..., Any],
+        customer_id: str | Callable[..., Any],
+        workflow: str,
+        environment: str | None,
+        tenant_id: str | None,
+        auto_outcome_on_success: bool,
+        capture_input: bool | None,
+        span_kind: SpanKind,
+    ) -> None:
+        # Fast paths first: one is made for every run, and valid input is the norm.
+        # (str.strip() returns the very same object when there is nothing to strip.)
+        if type(workflow) is not str or not workflow or workflow.strip() is not workflow:
             if not isinstance(workflow, str) or not workflow.strip():
                 misuse("event() needs a non-empty workflow name, got %r; using 'unknown'", workflow)
                 workflow = "unknown"
             workflow = workflow.strip()
-        if span_kind.__class__ is not SpanKind:
+        if span_kind is not SpanKind.SERVER and span_kind.__class__ is not SpanKind:
             misuse("span_kind must be an opentelemetry.trace.SpanKind, got %r; using SERVER", span_kind)
             span_kind = SpanKind.SERVER
+        if type(event_id) is str and len(event_id) > MAX_ID_CHARS:
+            event_id = event_id[:MAX_ID_CHARS]
+        if type(customer_id) is str and len(customer_id) > MAX_ID_CHARS:
+            customer_id = customer_id[:MAX_ID_CHARS]
+        if environment is not None:
+            environment = _check_id("environment", environment, None)
+        if tenant_id is not None:
+            tenant_id = _check_id("tenant_id", tenant_id, None)
+        if auto_outcome_on_success is not True and auto_outcome_on_success is not False:
+            auto_outcome_on_success = _flag("auto_outcome_on_success", auto_outcome_on_success, True)
+        if capture_input is not None:
+            capture_input = _flag("capture_input", capture_input, False)
         self._workflow = workflow
-        self._event_id = event_id[:MAX_ID_CHARS] if type(event_id) is str else event_id
-        self._customer_id = customer_id[:MAX_ID_CHARS] if type(customer_id) is str else customer_id
-        self._environment = (
-            environment if environment is None else _check_id("environment", environment, None)
-        )
-        self._tenant_id = tenant_id if tenant_id is None else _check_id("tenant_id", tenant_id, None)
-        self._auto_outcome = (
-            auto_outcome_on_success
-            if auto_outcome_on_success is True or auto_outcome_on_success is False
-            else _flag("auto_outcome_on_success", auto_outcome_on_success, True)
-        )
-        self._capture_input = None if capture_input is None else _flag("capture_input", capture_input, False)
+        self._event_id = event_id
+        self._customer_id = customer_id
+        self._environment = environment
+        self._tenant_id = tenant_id
+        self._auto_outcome = auto_outcome_on_success
+        self._capture_input = capture_input
         self._span_kind = span_kind
         self._last: _RunState | None = None
 
@@ -775,7 +804,7 @@ class Step(_Scope):
         return ctx.get(_STEP_STATE_KEY)  # type: ignore[return-value]
 
     def __init__(self, name: str) -> None:
-        if type(name) is not str or not name or name[0].isspace() or name[-1].isspace():
+        if type(name) is not str or not name or name.strip() is not name:
             if not isinstance(name, str) or not name.strip():
                 misuse("step() needs a non-empty name, got %r; using 'unnamed'", name)
                 name = "unnamed"
@@ -860,16 +889,19 @@ def event(
     threads, tasks and downstream services. On an exception the span is marked
     ERROR, the outcome becomes ``failure`` and the exception is re-raised.
     """
-    return Event(
-        event_id=event_id,
-        customer_id=customer_id,
-        workflow=workflow,
-        environment=environment,
-        tenant_id=tenant_id,
-        auto_outcome_on_success=auto_outcome_on_success,
-        capture_input=capture_input,
-        span_kind=span_kind,
+    # One is made for every run: built without a second round of keyword arguments.
+    scope: Event = object.__new__(Event)
+    scope._configure(
+        event_id,
+        customer_id,
+        workflow,
+        environment,
+        tenant_id,
+        auto_outcome_on_success,
+        capture_input,
+        span_kind,
     )
+    return scope
 
 
 def step(name: str) -> Step:

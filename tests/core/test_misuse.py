@@ -31,6 +31,26 @@ def test_empty_workflow_warns_once_per_call_site(botanu_init, otlp_receiver, cap
     assert [s.name for s in otlp_receiver.wait_for_spans(4)] == ["botanu.run/unknown"] * 4
 
 
+def test_names_are_trimmed_and_long_ids_cut_without_a_warning(botanu_init, otlp_receiver, caplog):
+    botanu_init()
+    long_id = "e" * 300
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        with botanu.event(event_id=long_id, customer_id="c" * 257, workflow=" Support\t"):
+            with botanu.step("\nretrieval "):
+                pass
+            with botanu.step(""):
+                pass
+    assert not [m for m in warnings_from(caplog) if "workflow" in m]
+    assert [m for m in warnings_from(caplog) if "step() needs a non-empty name" in m]
+    assert botanu.force_flush(5)
+    spans = {s.name: s for s in otlp_receiver.wait_for_spans(3)}
+    assert set(spans) == {"botanu.run/Support", "botanu.step/retrieval", "botanu.step/unnamed"}
+    run = spans["botanu.run/Support"].attributes
+    assert run["botanu.workflow"] == "Support" and run["botanu.event_id"] == "e" * 256
+    assert run["botanu.customer_id"] == "c" * 256
+    assert spans["botanu.step/retrieval"].attributes["botanu.step"] == "retrieval"
+
+
 def test_callable_ids_in_context_manager_form(botanu_init, otlp_receiver, caplog):
     botanu_init()
     with caplog.at_level(logging.WARNING, logger="botanu"):
