@@ -363,3 +363,27 @@ def test_a_short_span_name_is_exported_as_it_is() -> None:
         with provider.get_tracer("t").start_as_current_span("op", attributes={"http.method": "GET"}):
             pass
     assert recorder.ended == spy.ended and [span.name for span in recorder.ended] == ["op", "op"]
+
+
+def test_a_batch_processor_subclass_that_uses_span_starts_still_gets_them() -> None:
+    """Starts are skipped only for the SDK's own processors, which ignore them."""
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    class CountingBatch(BatchSpanProcessor):
+        started = 0
+
+        def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+            type(self).started += 1
+
+    exporter = InMemorySpanExporter()
+    batch = CountingBatch(exporter)
+    provider = TracerProvider()
+    provider.add_span_processor(RedactingSpanProcessor(batch))
+    with provider.get_tracer("t").start_as_current_span("op", attributes={"api_key": "hunter22hunter22"}):
+        pass
+    provider.force_flush()
+    assert CountingBatch.started == 1
+    [span] = exporter.get_finished_spans()
+    assert "hunter22" not in str(dict(span.attributes))
+    provider.shutdown()

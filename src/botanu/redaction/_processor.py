@@ -11,6 +11,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Status
 
@@ -20,6 +21,13 @@ from botanu.redaction._replace import FAILED
 from botanu.redaction._stats import STATS
 
 logger = logging.getLogger("botanu")
+
+# The SDK's own processors ignore span starts and the "ending" callback; forwarding either to
+# them is a call per span for nothing.
+_IGNORES_START = {SpanProcessor.on_start, BatchSpanProcessor.on_start, SimpleSpanProcessor.on_start}
+_IGNORES_ENDING = {
+    getattr(cls, "_on_ending", None) for cls in (SpanProcessor, BatchSpanProcessor, SimpleSpanProcessor)
+}
 
 
 class RedactingSpanProcessor(SpanProcessor):
@@ -38,6 +46,10 @@ class RedactingSpanProcessor(SpanProcessor):
     def __init__(self, wrapped: SpanProcessor, redactor: Redactor | None = None) -> None:
         self._wrapped = wrapped
         self._redactor = redactor if redactor is not None else Redactor()
+        kind = type(wrapped)
+        self._forward_start = getattr(kind, "on_start", None) not in _IGNORES_START
+        ending = getattr(wrapped, "_on_ending", None)
+        self._forward_ending = None if getattr(kind, "_on_ending", None) in _IGNORES_ENDING else ending
         # The resource is shared by every span of a provider: redact it once. One tuple, replaced
         # atomically, so concurrent spans never pair one resource with another's result.
         self._resource_cache: tuple[Resource | None, Resource | None, Tally] = (None, None, [])
@@ -53,12 +65,12 @@ class RedactingSpanProcessor(SpanProcessor):
         return self._redactor
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        self._wrapped.on_start(span, parent_context=parent_context)
+        if self._forward_start:
+            self._wrapped.on_start(span, parent_context=parent_context)
 
     def _on_ending(self, span: Span) -> None:
-        on_ending = getattr(self._wrapped, "_on_ending", None)
-        if on_ending is not None:
-            on_ending(span)
+        if self._forward_ending is not None:
+            self._forward_ending(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         next(STATS._seen)  # count the span (lock-free, see _stats)
