@@ -603,9 +603,19 @@ class Redactor:
             return text
         if length == 36 and self._short_cut and _uuid_shaped(text):
             return text  # the most common unique value in telemetry; not worth a cache slot
-        cacheable = length <= _CACHEABLE_LEN
+        return self._through_cache(self._text_cache, text, length <= _CACHEABLE_LEN, tally, self._scan)
+
+    def _through_cache(
+        self,
+        cache: dict[str, object],
+        text: str,
+        cacheable: bool,
+        tally: Tally,
+        scan: Callable[[str, Tally], str],
+    ) -> str:
+        """``scan(text, tally)``, with its result (and the regions it tallied) kept in ``cache``."""
         if cacheable:
-            hit = self._text_cache.get(text)
+            hit = cache.get(text)
             if hit is not None:
                 if hit is _CLEAN:
                     return text
@@ -613,9 +623,9 @@ class Redactor:
                 tally.extend(regions)
                 return new
         local: Tally = []
-        new = self._scan(text, local)
+        new = scan(text, local)
         if cacheable:
-            _remember(self._text_cache, text, _CLEAN if new is text else (new, tuple(local)))
+            _remember(cache, text, _CLEAN if new is text else (new, tuple(local)))
         tally.extend(local)
         return new
 
@@ -635,22 +645,13 @@ class Redactor:
     def _url(self, text: str, tally: Tally, shape: str) -> str:
         if len(text) < MIN_SCAN_LEN:
             return text
+
+        def scan(url: str, local: Tally) -> str:
+            findings = self._scanner.findings(url, shape)
+            return render(url, findings, self._replacer, local) if findings else url
+
         cacheable = len(text) <= _CACHEABLE_LEN and shape == "url"
-        if cacheable:
-            hit = self._url_cache.get(text)
-            if hit is not None:
-                if hit is _CLEAN:
-                    return text
-                new, regions = hit  # type: ignore[misc]
-                tally.extend(regions)
-                return new
-        local: Tally = []
-        findings = self._scanner.findings(text, shape)
-        new = render(text, findings, self._replacer, local) if findings else text
-        if cacheable:
-            _remember(self._url_cache, text, _CLEAN if new is text else (new, tuple(local)))
-        tally.extend(local)
-        return new
+        return self._through_cache(self._url_cache, text, cacheable, tally, scan)
 
     def _json(self, text: str, tally: Tally) -> str | None:
         """Structural redaction of a JSON document (None if ``text`` is not JSON)."""
