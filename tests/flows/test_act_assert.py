@@ -9,7 +9,7 @@ import warnings
 import pytest
 
 import botanu
-from botanu.flows import act, assert_
+from botanu.flows import act, assert_, define_flow
 from tests.flows._helpers import exported, exported_span, named
 
 
@@ -83,6 +83,25 @@ def test_run_id_defaults_to_the_current_botanu_run_and_the_span_joins_its_trace(
         # The run's identity is stamped like on every span inside the run.
         assert span.attributes["botanu.customer_id"] == "cus_1"
         assert span.attributes["botanu.workflow"] == "Checkout"
+
+
+def test_an_explicit_flow_run_id_inside_a_run_keeps_the_enclosing_run_findable(botanu_init, otlp_receiver):
+    botanu_init()
+    define_flow("co", ["pay"])
+    with botanu.event(event_id="ord_1", customer_id="cus_1", workflow="Checkout") as run:
+        act("pay", "co", "order-42")
+        act("same", "other", run.run_id)
+    spans = exported(otlp_receiver)
+    node = named(spans, "co.pay")[0]
+    assert node.attributes["botanu.run_id"] == "order-42"
+    assert node.attributes["botanu.enclosing_run_id"] == run.run_id
+    verdict = named(spans, "botanu.flow.run")[0]
+    assert verdict.attributes["botanu.run_id"] == "order-42"
+    assert verdict.attributes["botanu.enclosing_run_id"] == run.run_id
+    # Nothing to add when the flow run is the botanu run, or outside any run.
+    assert "botanu.enclosing_run_id" not in named(spans, "other.same")[0].attributes
+    act("outside", "other", "order-43")
+    assert "botanu.enclosing_run_id" not in named(exported(otlp_receiver), "other.outside")[0].attributes
 
 
 def test_callable_run_id_dep_ids_and_filter(botanu_init, otlp_receiver):
@@ -311,3 +330,24 @@ def test_validator_result_that_is_not_a_bool_fails_the_assertion(botanu_init, ot
     span = next(s for s in otlp_receiver.wait_for_spans(1) if s.name == "checkout.total_ok")
     assert span.attributes["botanu.assert.passed"] is False
     assert span.status_code == "ERROR"
+
+
+@pytest.mark.parametrize(
+    ("result", "passed"), [("total mismatch", True), ([], False), (None, False), (1, True)]
+)
+def test_a_validator_returning_no_bool_is_warned_about(botanu_init, otlp_receiver, caplog, result, passed):
+    botanu_init()
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        assert_("v", "f", "r", validator=lambda data, ctx: result)
+    span = exported_span(otlp_receiver, "f.v")
+    assert span.attributes["botanu.assert.passed"] is passed
+    expected = f"validator returned {type(result).__name__}, not a bool; it counts as "
+    assert expected + ("passed" if passed else "failed") in caplog.text
+
+
+def test_a_validator_returning_a_bool_is_not_warned_about(botanu_init, otlp_receiver, caplog):
+    botanu_init()
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        assert_("v", "f", "r", validator=lambda data, ctx: False)
+        assert_("w", "f", "r", validator=lambda data, ctx: True)
+    assert "not a bool" not in caplog.text

@@ -241,3 +241,83 @@ def test_reader_accepts_proto_field_names_and_spec_hex_ids(recorded):
 def test_reader_rejects_other_json():
     with pytest.raises(OTLPJSONError, match="not an OTLP trace export"):
         read_spans('{"hello": "world"}')
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        '{"resourceSpans": {"a": 1}}',
+        '{"resourceSpans": ["x"]}',
+        '{"resourceSpans": [{"scopeSpans": {"spans": []}}]}',
+        '{"resourceSpans": [{"scopeSpans": [{"spans": "none"}]}]}',
+    ],
+)
+def test_malformed_structure_exits_2_naming_the_file(tmp_path, document):
+    path = _write(tmp_path, document)
+    result = botanu_cli(str(path))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{path}: malformed OTLP/JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_protobuf_bodies_spool_files_and_stdin_are_read_and_checked_together(
+    botanu_init, otlp_receiver, tmp_path
+):
+    # Service A had no collector: its spans sit in its spool as botanu spool files.
+    spool = tmp_path / "payments-spool"
+    service_a = textwrap.dedent("""
+        import botanu
+        from botanu.flows import act
+        botanu.init(service_name="payments", endpoint="http://127.0.0.1:9/v1/traces", instrumentations=False)
+        act("payment", "checkout", "order-7", {"amount": 5})
+        botanu.shutdown(5)
+    """)
+    env = {**os.environ, "BOTANU_SPOOL_DIR": str(spool)}
+    subprocess.run([sys.executable, "-c", service_a], check=True, timeout=60, env=env, capture_output=True)
+    spooled = sorted(str(path) for path in spool.rglob("*.otlp"))
+    assert spooled, "service A should have spooled its spans"
+
+    # Service B reached its collector: its raw request bodies (gzip protobuf) are kept as files.
+    botanu_init()
+    act("inventory", "checkout", "order-7", dep_ids=["payment"])
+    assert_("total", "checkout", "order-7", dep_ids=["inventory"], validator=lambda data, ctx: True)
+    botanu.force_flush(5)
+    bodies = []
+    for number, body in enumerate(otlp_receiver.raw_bodies()):
+        path = tmp_path / f"body{number}.pb"
+        path.write_bytes(body)
+        bodies.append(str(path))
+    flows_file = str(_write(tmp_path, FLOWS_YAML))
+
+    result = botanu_cli(*spooled, *bodies, "--flows", flows_file, "--complete")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checkout  run order-7  PASSED" in result.stdout
+    # The spool directory itself stands for the files in it.
+    result = botanu_cli(str(spool), *bodies, "--flows", flows_file, "--complete")
+    assert result.returncode == 0 and "checkout  run order-7  PASSED" in result.stdout
+
+    # Without service A's spool, payment never arrived: the same run fails.
+    result = botanu_cli(*bodies, "--flows", flows_file, "--complete")
+    assert result.returncode == 1 and "checkout  run order-7  FAILED" in result.stdout
+
+    # '-' reads the same bytes from standard input.
+    with open(bodies[0], "rb") as body:
+        piped = subprocess.run(
+            [sys.executable, "-m", "botanu.cli", "flows", "check", "-", "--complete"],
+            stdin=body,
+            capture_output=True,
+            timeout=60,
+        )
+    assert piped.returncode == 1 and b"checkout  run order-7" in piped.stdout
+
+
+def test_unknown_binary_and_damaged_spool_files_exit_2_naming_the_file(tmp_path):
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\xff\xfe\x00garbage\x80")
+    result = botanu_cli(str(junk))
+    assert result.returncode == 2
+    assert f"{junk}: neither OTLP/JSON nor an OTLP protobuf trace export" in result.stderr
+    damaged = tmp_path / "damaged.otlp"
+    damaged.write_bytes(b"BOTANUS1" + b"\x00" * 40)
+    result = botanu_cli(str(damaged))
+    assert result.returncode == 2 and f"{damaged}: damaged botanu spool file" in result.stderr

@@ -131,7 +131,14 @@ def test_inferred_graph_from_the_events_dep_ids():
     events = arrivals(Arrival("a", 1), Arrival("b", 2, dep_ids=("a",)), Arrival("c", 3, dep_ids=("b", "x")))
     verdict = evaluate("free", "r", events, flow=None, started_at=1, now=10)
     assert statuses(verdict) == {"a": "passed", "b": "passed", "c": "failed", "x": "pending"}
-    assert verdict.nodes[2].reason == "arrived before its dependency x"
+    assert verdict.nodes[2].reason == "arrived, but its dependency x has not"
+
+
+def test_a_dependency_arriving_after_the_node_is_named_as_late():
+    events = arrivals(Arrival("a", 2), Arrival("b", 1, dep_ids=("a",)))
+    verdict = evaluate("free", "r", events, flow=None, started_at=0, now=10)
+    reasons = {node.node_id: node.reason for node in verdict.nodes}
+    assert reasons == {"a": None, "b": "arrived before its dependency a"}
 
 
 def test_undeclared_arrivals_join_a_declared_flow():

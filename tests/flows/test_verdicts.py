@@ -68,7 +68,8 @@ def test_node_arriving_before_its_dependency_fails(botanu_init, otlp_receiver):
     act("total", "checkout", "r1")  # before inventory
     verdict = verdicts(exported(otlp_receiver))["r1"]
     assert verdict.attributes["botanu.flow.verdict"] == "failed"
-    assert node_events(verdict)["total"]["botanu.node.reason"] == "arrived before its dependency inventory"
+    reason = node_events(verdict)["total"]["botanu.node.reason"]
+    assert reason == "arrived, but its dependency inventory has not"
     # Emitted as soon as it failed: inventory is still pending.
     assert verdict.attributes["botanu.flow.nodes.pending"] == ("inventory",)
 

@@ -112,7 +112,9 @@ def finish_runs() -> int:
     return tracker.finish_all("shutdown")
 
 
-def configure(*, max_runs: int | None = None, timer: bool | None = None) -> None:
+def configure(
+    *, max_runs: int | None = None, timer: bool | None = None, max_data_bytes: int | None = None
+) -> None:
     """Tune the in-process run tracking.
 
     Args:
@@ -120,11 +122,23 @@ def configure(*, max_runs: int | None = None, timer: bool | None = None) -> None
             declared run forgotten before its verdict gets a non-final one.
         timer: False stops the timeout thread; timeouts are then checked only
             on later calls, :func:`check_timeouts` and at exit.
+        max_data_bytes: How much node data (estimated) is kept for validators'
+            ``ctx["deps"]`` across all runs (default 32 MiB); past it the oldest
+            runs' data is forgotten first.
     """
-    if max_runs is not None and (isinstance(max_runs, bool) or not isinstance(max_runs, int) or max_runs < 1):
+    if max_runs is not None and not _positive_int(max_runs):
         misuse("configure(): max_runs must be a positive integer, got %r; unchanged", max_runs)
         max_runs = None
-    tracker.configure(max_runs=max_runs, timer=None if timer is None else bool(timer))
+    if max_data_bytes is not None and not _positive_int(max_data_bytes):
+        misuse("configure(): max_data_bytes must be a positive integer, got %r; unchanged", max_data_bytes)
+        max_data_bytes = None
+    tracker.configure(
+        max_runs=max_runs, timer=None if timer is None else bool(timer), max_data_bytes=max_data_bytes
+    )
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
 
 def _reset_for_tests() -> None:

@@ -19,10 +19,10 @@ from opentelemetry.trace import SpanContext
 
 from botanu._analytics_attributes import baggage_attributes
 from botanu._run import current_run
-from botanu._safety import contained, misuse, safe_text, user_call_site
+from botanu._safety import contained, misuse, safe_text, user_call_site, warn_once
 from botanu.flows import _names as names
 from botanu.flows._model import declared
-from botanu.flows._runs import tracker
+from botanu.flows._runs import MAX_NODE_DATA_BYTES, tracker
 from botanu.flows._spans import NodeOutcome, emit_node_span
 from botanu.flows._verdict import Arrival
 
@@ -159,10 +159,10 @@ def _record(
             description = str(description)[:MAX_DESCRIPTION_CHARS]
         node = _Node(node_type, node_id, flow, resolved_run_id, deps, data, cast("str | None", description))
         outcome = _validate(api, node, validator, site) if node_type == names.ASSERT else NodeOutcome()
-        _emit_and_track(node, outcome)
+        _emit_and_track(node, outcome, site)
 
 
-def _emit_and_track(node: _Node, outcome: NodeOutcome) -> None:
+def _emit_and_track(node: _Node, outcome: NodeOutcome, site: tuple[str, int]) -> None:
     anchor = _anchor()
     identity = baggage_attributes()
     span_context = emit_node_span(
@@ -177,7 +177,17 @@ def _emit_and_track(node: _Node, outcome: NodeOutcome) -> None:
         run_identity=identity,
     )
     arrival = Arrival(node.node_id, 0.0, node.node_type, node.dep_ids, outcome.passed, outcome.reason)
-    tracker.observe(node.flow, node.run_id, arrival, dict(node.data), anchor or span_context, identity)
+    if not tracker.observe(node.flow, node.run_id, arrival, node.data, anchor or span_context, identity):
+        warn_once(
+            ("flow data too large", site),
+            "botanu: %s.%s data is larger than %d KiB (or cannot be copied), so it is not kept for the "
+            "validators of later nodes (ctx['deps'] will not list it); the span records it as usual "
+            "(%s:%d)",
+            node.flow,
+            node.node_id,
+            MAX_NODE_DATA_BYTES // 1024,
+            *site,
+        )
 
 
 def _note_filtered(flow: str, node_id: str, run_id: object) -> None:
@@ -376,6 +386,15 @@ def _validate(api: str, node: _Node, validator: object, site: tuple[str, int]) -
         passed = bool(result)  # a numpy array or pandas Series refuses to be one bool
     except Exception as error:
         return NodeOutcome(False, f"validator result is not true or false ({type(error).__name__})", error)
+    if not isinstance(result, bool) and type(result).__name__ != "bool_":  # numpy's bool is fine
+        # An error string or a list of problems would otherwise pass silently.
+        misuse(
+            "%s validator returned %s, not a bool; it counts as %s by its truth value (return True or False)",
+            api,
+            type(result).__name__,
+            "passed" if passed else "failed",
+            site=site,
+        )
     if passed:
         return NodeOutcome(True)
     return NodeOutcome(False, f"validator returned {safe_text(result)}")

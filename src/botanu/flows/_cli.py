@@ -7,7 +7,9 @@ input could not be read.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 EXIT_OK, EXIT_FAILED_RUNS, EXIT_BAD_INPUT = 0, 1, 2
@@ -23,17 +25,25 @@ def add_parser(subparsers: Any) -> None:
     check = commands.add_parser(
         "check",
         help="print each flow run's verdict from spans exported as OTLP/JSON",
-        description="Evaluate flow runs (act/assert spans) from an OTLP/JSON file: JSON lines, one "
-        "ExportTraceServiceRequest per line, or a single JSON document. Exit code 1 if any run failed.",
+        description="Evaluate flow runs (act/assert spans) from exported spans: OTLP/JSON (JSON lines, "
+        "one ExportTraceServiceRequest per line, or a single JSON document), OTLP protobuf request "
+        "bodies, or files from botanu's spool. Several files (one per service, say) are checked "
+        "together. Exit code 1 if any run failed, 2 if an input could not be read.",
     )
-    check.add_argument("file", help="the OTLP/JSON file ('-' reads standard input)")
+    check.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="OTLP/JSON or OTLP protobuf files, or botanu spool files, checked together; a directory "
+        "means every spool file under it ('-' reads standard input)",
+    )
     check.add_argument(
         "--flows", metavar="FLOWS_FILE", help="flow declarations (YAML, or JSON) with timeouts"
     )
     check.add_argument(
         "--complete",
         action="store_true",
-        help="treat the file as complete: nodes that never arrived fail instead of waiting for timeouts",
+        help="treat the input as complete: nodes that never arrived fail instead of waiting for timeouts",
     )
     check.set_defaults(handler=run_check)
 
@@ -48,19 +58,37 @@ def run_check(args: argparse.Namespace) -> int:
     from botanu.flows._loader import read_flows_file
     from botanu.flows._model import FlowDefinitionError
     from botanu.flows._offline import check_spans, render_table
-    from botanu.flows._otlp_json import OTLPJSONError, read_spans
+    from botanu.flows._otlp_json import OTLPJSONError, read_exported
 
     try:
         declared = {flow.name: flow for flow in read_flows_file(args.flows)} if args.flows else {}
-        if args.file == "-":
-            text, source = sys.stdin.read(), "<stdin>"
-        else:
-            with open(args.file, encoding="utf-8") as handle:
-                text, source = handle.read(), args.file
-        spans = read_spans(text, source)
-    except (OSError, UnicodeDecodeError, FlowDefinitionError, OTLPJSONError) as error:
+        spans = []
+        for name in _inputs(args.files):
+            source = "<stdin>" if name == "-" else name
+            try:
+                data = sys.stdin.buffer.read() if name == "-" else _read(name)
+            except OSError as error:
+                raise OTLPJSONError(f"{source}: {error.strerror or error}") from None
+            spans.extend(read_exported(data, source))
+    except (OSError, FlowDefinitionError, OTLPJSONError) as error:
         print(f"botanu flows check: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     verdicts = check_spans(spans, declared, complete=args.complete)
     print(render_table(verdicts))
     return EXIT_FAILED_RUNS if any(verdict.status == "failed" for verdict in verdicts) else EXIT_OK
+
+
+def _inputs(names: list[str]) -> list[str]:
+    """The files to read: a directory stands for the spool files (``*.otlp``) anywhere under it."""
+    files: list[str] = []
+    for name in names:
+        if name != "-" and os.path.isdir(name):
+            files.extend(sorted(str(path) for path in Path(name).rglob("*.otlp") if path.is_file()))
+        else:
+            files.append(name)
+    return files
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()

@@ -106,7 +106,12 @@ def _flow(spec: Any, source: str) -> Flow:
         ]
     if nodes is None:
         nodes = []
-    return build_flow(spec.get("name", spec.get("flow")), nodes, spec.get("timeout"))
+    try:
+        return build_flow(spec.get("name", spec.get("flow")), nodes, spec.get("timeout"))
+    except FlowDefinitionError as error:
+        if str(error).startswith(source):
+            raise
+        raise FlowDefinitionError(f"{source}: {error}") from None
 
 
 def _fields(value: Any, list_means: str, where: str) -> Mapping[str, Any]:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 FLOW = "botanu.flow"
 RUN_ID = "botanu.run_id"  # the same key as a botanu run's id: a flow run defaults to it
+# When a flow run id is given inside a botanu.event() run, the node span's botanu.run_id names
+# the flow run; the botanu run it was recorded in stays findable under this key.
+ENCLOSING_RUN_ID = "botanu.enclosing_run_id"
 NODE_ID = "botanu.node.id"
 NODE_TYPE = "botanu.node.type"
 NODE_DEP_IDS = "botanu.node.dep_ids"

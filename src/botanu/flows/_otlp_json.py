@@ -5,11 +5,17 @@ collector's file exporter writes) or a single JSON document: one request, or a
 list of requests. Both field spellings are accepted (``resourceSpans`` from the
 OTLP/JSON spec and protobuf's ``MessageToDict``; ``resource_spans`` when proto
 field names were preserved), as are the old ``instrumentationLibrarySpans``.
+
+:func:`read_exported` also takes OTLP *protobuf*: an ``ExportTraceServiceRequest``
+body (gzip-compressed or not, as an OTLP/HTTP exporter sends it) or a file from
+botanu's own spool, so spans that never reached a collector can be checked too.
 """
 
 from __future__ import annotations
 
+import gzip
 import json
+import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +41,43 @@ class JSONSpan:
 def read_spans(text: str, source: str = "<input>") -> list[JSONSpan]:
     """Every span in ``text`` (see the module docstring for the accepted layouts)."""
     return [span for request in _requests(text, source) for span in _spans_of(request, source)]
+
+
+def read_exported(data: bytes, source: str = "<input>") -> list[JSONSpan]:
+    """Every span in a file's bytes: OTLP/JSON, OTLP protobuf (gzipped or not) or a botanu spool file."""
+    from botanu.export._spool_file import MAGIC, CorruptSpoolFile, decode
+
+    if data.startswith(MAGIC):
+        try:
+            record = decode(data)
+        except CorruptSpoolFile as error:
+            raise OTLPJSONError(f"{source}: damaged botanu spool file ({error})") from None
+        data = record.payload
+    if data.startswith(b"\x1f\x8b"):
+        try:
+            data = gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as error:
+            raise OTLPJSONError(f"{source}: damaged gzip data ({error})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return read_spans(_protobuf_as_json(data, source), source)
+    return read_spans(text, source)
+
+
+def _protobuf_as_json(data: bytes, source: str) -> str:
+    from google.protobuf.json_format import MessageToJson
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(data)
+    except DecodeError:
+        raise OTLPJSONError(
+            f"{source}: neither OTLP/JSON nor an OTLP protobuf trace export (nor a botanu spool file)"
+        ) from None
+    return MessageToJson(request, indent=None)
 
 
 def _requests(text: str, source: str) -> Iterator[Mapping[str, Any]]:
@@ -74,18 +117,27 @@ def _field(message: Mapping[str, Any], camel: str, snake: str, default: Any = No
 
 
 def _spans_of(request: Mapping[str, Any], source: str) -> Iterator[JSONSpan]:
-    for resource_spans in _field(request, "resourceSpans", "resource_spans", []) or []:
+    for resource_spans in _list(_field(request, "resourceSpans", "resource_spans"), "resourceSpans", source):
         scopes = (
             _field(resource_spans, "scopeSpans", "scope_spans")
             or _field(resource_spans, "instrumentationLibrarySpans", "instrumentation_library_spans")
             or []
         )
-        for scope_spans in scopes:
-            for span in scope_spans.get("spans") or []:
+        for scope_spans in _list(scopes, "scopeSpans", source):
+            for span in _list(scope_spans.get("spans"), "spans", source):
                 try:
                     yield _span(span)
                 except (TypeError, ValueError, AttributeError) as error:
                     raise OTLPJSONError(f"{source}: malformed span ({error})") from None
+
+
+def _list(value: Any, what: str, source: str) -> list[Mapping[str, Any]]:
+    """``value`` as a list of JSON objects, or an error naming the field (None is an empty list)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(item, Mapping) for item in value):
+        raise OTLPJSONError(f"{source}: malformed OTLP/JSON ({what} must be a list of objects)")
+    return value
 
 
 _STATUS_NAMES = {

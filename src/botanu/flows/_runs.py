@@ -19,6 +19,7 @@ import atexit
 import heapq
 import itertools
 import os
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -35,6 +36,9 @@ from botanu.flows._verdict import Arrival, RunVerdict, evaluate
 
 DEFAULT_MAX_RUNS = 10_000
 MAX_NODES_PER_RUN = 256
+# Node data kept for later validators (ctx["deps"]) is bounded by size as well as by run count.
+DEFAULT_MAX_DATA_BYTES = 32 * 1024 * 1024
+MAX_NODE_DATA_BYTES = 256 * 1024
 
 
 class _Run:
@@ -45,6 +49,7 @@ class _Run:
         "arrivals",
         "baggage",
         "data",
+        "data_bytes",
         "emitted",
         "filtered",
         "flow",
@@ -73,6 +78,7 @@ class _Run:
         self.started_wall_ns = time.time_ns()
         self.arrivals: dict[str, Arrival] = {}
         self.data: dict[str, Mapping[Any, Any]] = {}
+        self.data_bytes = 0
         self.filtered: set[str] = set()
         self.emitted = False
         self.scheduled: float | None = None  # the deadline this run has in the heap
@@ -106,6 +112,8 @@ class RunTracker:
 
     def __init__(self, max_runs: int = DEFAULT_MAX_RUNS, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_runs = max_runs
+        self.max_data_bytes = DEFAULT_MAX_DATA_BYTES
+        self.data_bytes = 0  # the estimated size of all kept node data
         self.timer_enabled = True
         self._clock = clock
         self._runs: OrderedDict[tuple[str, str], _Run] = OrderedDict()
@@ -143,18 +151,42 @@ class RunTracker:
         data: Mapping[Any, Any],
         anchor: SpanContext | None,
         baggage_entries: Mapping[str, str],
-    ) -> None:
-        """Record a node's arrival; emit the run's verdict if it became final."""
+    ) -> bool:
+        """Record a node's arrival; emit the run's verdict if it became final.
+
+        ``data`` is kept (as a copy) for the validators of later nodes; returns False
+        when it was too large to keep.
+        """
+        kept, size = snapshot(data)
         emissions: list[_Emission] = []
         with self._lock:
             now = self._clock()
             run = self._run(flow_name, run_id, anchor, baggage_entries, now, emissions)
             if arrival.node_id not in run.arrivals and len(run.arrivals) < MAX_NODES_PER_RUN:
                 run.arrivals[arrival.node_id] = _at(arrival, now)
-                run.data[arrival.node_id] = data
+                if size <= MAX_NODE_DATA_BYTES:
+                    run.data[arrival.node_id] = kept
+                    run.data_bytes += size
+                    self.data_bytes += size
+                    self._trim_data(keep=run)
             self._evaluate(run, now, emissions)
             self._collect_due(now, emissions)
         self._emit(emissions)
+        return size <= MAX_NODE_DATA_BYTES
+
+    def _trim_data(self, keep: _Run) -> None:
+        """Forget the data of the oldest runs until the kept data fits its budget again."""
+        if self.data_bytes <= self.max_data_bytes:
+            return
+        for run in self._runs.values():
+            if run is keep:
+                break  # the newest run (where the data just arrived) keeps its data
+            if run.data:
+                self.data_bytes -= run.data_bytes
+                run.data.clear()
+                run.data_bytes = 0
+                if self.data_bytes <= self.max_data_bytes:
+                    return
 
     def note_filtered(
         self,
@@ -197,6 +229,7 @@ class RunTracker:
             self._ensure_atexit()
         while len(self._runs) > self.max_runs:
             _, evicted = self._runs.popitem(last=False)
+            self.data_bytes -= evicted.data_bytes
             if evicted.flow is not None and not evicted.emitted:
                 emissions.append(self._finish(evicted, now, "evicted"))
         return run
@@ -326,10 +359,14 @@ class RunTracker:
 
     # ------------------------------------------------------------------ configuration
 
-    def configure(self, *, max_runs: int | None = None, timer: bool | None = None) -> None:
+    def configure(
+        self, *, max_runs: int | None = None, timer: bool | None = None, max_data_bytes: int | None = None
+    ) -> None:
         with self._wakeup:
             if max_runs is not None:
                 self.max_runs = max_runs
+            if max_data_bytes is not None:
+                self.max_data_bytes = max_data_bytes
             if timer is not None:
                 self.timer_enabled = timer
             self._wakeup.notify_all()
@@ -345,9 +382,42 @@ class RunTracker:
             self._runs.clear()
             self._heap.clear()
             self.max_runs = DEFAULT_MAX_RUNS
+            self.max_data_bytes = DEFAULT_MAX_DATA_BYTES
+            self.data_bytes = 0
             self.timer_enabled = True
             self.verdicts_emitted = 0
             self._wakeup.notify_all()
+
+
+_MAX_SNAPSHOT_DEPTH = 16
+_COPIED_SEQUENCES = (list, tuple, set, frozenset)  # exact types: subclasses are kept as they are
+
+
+def snapshot(data: Mapping[Any, Any]) -> tuple[dict[Any, Any], int]:
+    """A copy of a node's data that later changes by the app cannot alter, and its estimated size.
+
+    Dicts, lists, tuples and sets are copied (down to a depth limit); other objects
+    are kept as they are and counted at their own (shallow) size.
+    """
+    size = 0
+
+    def copy(value: Any, depth: int) -> Any:
+        nonlocal size
+        size += sys.getsizeof(value)
+        if depth >= _MAX_SNAPSHOT_DEPTH:
+            return value
+        if isinstance(value, Mapping):
+            return {copy(key, depth + 1): copy(item, depth + 1) for key, item in value.items()}
+        kind = type(value)
+        if kind in _COPIED_SEQUENCES:
+            return kind(copy(item, depth + 1) for item in value)
+        return value
+
+    try:
+        kept = {key: copy(value, 1) for key, value in data.items()}
+    except Exception:  # iteration or hashing failed inside the app's objects: keep nothing
+        return {}, MAX_NODE_DATA_BYTES + 1
+    return kept, size
 
 
 def _at(arrival: Arrival, now: float) -> Arrival:

@@ -30,6 +30,19 @@ class NodeOutcome:
     error: BaseException | None = None
 
 
+def _identity_for(run_identity: Mapping[str, str], flow_run_id: str) -> dict[str, Any]:
+    """The enclosing run's identity for a span whose ``botanu.run_id`` is ``flow_run_id``.
+
+    An explicit flow run id replaces the botanu run's id on the span; that id is
+    kept as ``botanu.enclosing_run_id`` so the span is still found with its run.
+    """
+    attributes: dict[str, Any] = dict(run_identity)
+    enclosing = run_identity.get(names.RUN_ID)
+    if enclosing and enclosing != flow_run_id:
+        attributes[names.ENCLOSING_RUN_ID] = enclosing
+    return attributes
+
+
 def node_span_name(flow: str, node_id: str) -> str:
     return f"{flow}.{node_id}"
 
@@ -51,7 +64,7 @@ def emit_node_span(
     ``run_identity`` is the ``botanu.*`` baggage of the caller's context (run id,
     workflow, customer, session ...), stamped first so the node's own keys win.
     """
-    attributes: dict[str, Any] = dict(run_identity)
+    attributes = _identity_for(run_identity, run_id)
     if data:
         attributes.update(flatten(names.DATA_PREFIX, data))
     attributes.update(
@@ -103,7 +116,7 @@ def emit_verdict_span(
     if inherited:
         parent = with_baggage(parent, inherited)
 
-    attributes: dict[str, Any] = dict(inherited)
+    attributes = _identity_for(inherited, verdict.run_id)
     attributes.update(
         {
             names.FLOW: verdict.flow,

@@ -166,7 +166,10 @@ def _node_verdict(
     if arrival is not None:
         for dep in spec.dep_ids:
             before = arrivals.get(dep)
-            if before is None or before.at > arrival.at:
+            if before is None:
+                reason = f"arrived, but its dependency {dep} has not"
+                return NodeVerdict(node_id, FAILED, reason, spec.node_type)
+            if before.at > arrival.at:
                 return NodeVerdict(node_id, FAILED, f"arrived before its dependency {dep}", spec.node_type)
         if arrival.passed is False:
             return NodeVerdict(node_id, FAILED, arrival.reason or "assertion failed", spec.node_type)
