@@ -225,11 +225,15 @@ def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any
             ignored = differing_settings(_active.settings, kwargs)
             detail = f" (settings not applied: {', '.join(ignored)})" if ignored else ""
             if _active.origin != "botanu.init()" and _origin == "botanu.init()":
-                logger.info(
+                # A plain note when nothing is lost; a warning when the app's own arguments are
+                # dropped, since it would otherwise run with settings it did not ask for.
+                logger.log(
+                    logging.WARNING if ignored else logging.INFO,
                     "botanu: the pipeline was already set up by %s; botanu.init() adds nothing, so each span "
-                    "is exported once%s",
+                    "is exported once%s%s",
                     _active.origin,
                     detail,
+                    "; set them as BOTANU_* environment variables instead" if ignored else "",
                 )
             else:
                 logger.warning("botanu: init() was already called; this call is ignored%s", detail)
@@ -434,4 +438,5 @@ def _reset_for_tests() -> None:
         _active = None
         _equipped.clear()
         _run.set_run_id_listener(None)
+        propagation._forget_for_tests()
     reset_tracer()

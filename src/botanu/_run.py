@@ -46,6 +46,7 @@ from botanu._keys import (  # noqa: F401 - re-exported: other modules read the n
 )
 from botanu._safety import BotanuUsageError, contained, misuse, report_internal, safe_text
 from botanu._tracing import baggage_map, derive_context, merged_baggage, tracer
+from botanu.propagation import ensure_rules
 
 MAX_INPUT_CHARS = 4096
 MAX_ID_CHARS = 256
@@ -365,6 +366,7 @@ def _start_run(
     captured_input: str | None = None,
     attach: bool = True,
 ) -> _RunState:
+    ensure_rules()  # identity is about to enter baggage: only botanu's propagator may send it
     parent_ctx = context.get_current()
     parent: RunContext | None = parent_ctx.get(_RUN_KEY)  # type: ignore[assignment]
     inherited, extra = botanu_entries(parent_ctx)

@@ -17,6 +17,7 @@ from opentelemetry import baggage, context
 
 from botanu._safety import contained, misuse, user_call_site
 from botanu._tracing import with_baggage
+from botanu.propagation import ensure_rules
 
 SESSION_ID = "botanu.session_id"
 CHAT_ID = "botanu.chat_id"
@@ -51,6 +52,7 @@ class Session:
 
     def __enter__(self) -> Session:
         with contained("entering a session"):
+            ensure_rules()  # session and user ids are identity: only botanu's propagator may send them
             token = context.attach(with_baggage(context.get_current(), self.entries))
             _open_sessions.set((*_open_sessions.get(), (self, token)))
         return self

@@ -16,7 +16,7 @@ botanu's run identity travels in the W3C ``baggage`` header. Two rules keep that
   on, ``botanu.*`` entries arriving from callers are dropped, so internet-facing
   services cannot have attribution forged by their callers. Services behind the
   app's own gateway turn it on to continue runs across services. Oversized or
-  malformed baggage is bounded by the W3C limits of the underlying propagator.
+  malformed baggage is cut to the W3C limits before the SDK's propagator reads it.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from opentelemetry.propagators.textmap import (
 )
 
 from botanu._config import Settings
+from botanu._safety import contained, warn_once
 from botanu._tracing import with_baggage
 
 logger = logging.getLogger("botanu")
@@ -62,16 +63,30 @@ IDENTITY_KEYS = frozenset(
 )
 
 
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+
+
+def _port_of(parsed: urllib.parse.SplitResult) -> int | None:
+    """The URL's port, or its scheme's default (``host:443`` patterns match ``https://host/``)."""
+    try:
+        port = parsed.port
+    except ValueError:  # a port out of range: no port at all
+        return None
+    return port if port is not None else _DEFAULT_PORTS.get(parsed.scheme.lower())
+
+
 def _host_of_span(span: trace.Span) -> tuple[str, int | None] | None:
     attributes = getattr(span, "attributes", None) or {}
     host = attributes.get("server.address") or attributes.get("net.peer.name")
     port = attributes.get("server.port") or attributes.get("net.peer.port")
+    url = attributes.get("url.full") or attributes.get("http.url")
+    parsed = urllib.parse.urlsplit(url) if isinstance(url, str) else None
     if not host:
-        url = attributes.get("url.full") or attributes.get("http.url")
-        if not isinstance(url, str):
+        if parsed is None:
             return None
-        parsed = urllib.parse.urlsplit(url)
-        host, port = parsed.hostname, parsed.port
+        host = parsed.hostname
+    if not isinstance(port, int) and parsed is not None:
+        port = _port_of(parsed)
     if not isinstance(host, str) or not host:
         return None
     return host.lower().strip("[]"), port if isinstance(port, int) else None
@@ -138,7 +153,10 @@ class BotanuBaggagePropagator(TextMapPropagator):
         self, carrier: CarrierT, context: Context | None = None, getter: Getter = default_getter
     ) -> Context:
         base = context if context is not None else get_current()
-        ctx = self._w3c.extract(carrier, base, getter)
+        header = bounded_header(getter.get(carrier, "baggage"))
+        if not header:
+            return base
+        ctx = self._w3c.extract({"baggage": header}, base, default_getter)
         if self.trust_inbound:
             return ctx
         # Every botanu.* entry goes back to what it was before: inbound values neither add
@@ -154,6 +172,58 @@ class BotanuBaggagePropagator(TextMapPropagator):
     @property
     def fields(self) -> set[str]:
         return self._w3c.fields
+
+
+# --------------------------------------------------------------------------- inbound bounds
+
+# W3C baggage limits (the ones the SDK's propagator applies after warning with the caller's text).
+MAX_ENTRIES = 180
+MAX_ENTRY_BYTES = 4096
+MAX_HEADER_BYTES = 8192
+_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_OCTETS = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*"  # W3C baggage-octet
+_ENTRY = re.compile(rf"[ \t]*({_TOKEN})[ \t]*=[ \t]*({_OCTETS})[ \t]*(;[^,]*)?")
+
+
+def bounded_header(values: Sequence[str] | None) -> str:
+    """An inbound ``baggage`` header cut to the W3C limits, with malformed entries left out.
+
+    Done before the SDK's propagator sees it, so a hostile or broken caller can neither
+    break the request nor fill the log with its header text: what was dropped is
+    counted in one warning per process, without the content. Properties
+    (``;prop=1``) are kept for the app's entries and removed from ``botanu.*`` ones.
+    """
+    if not values:
+        return ""
+    kept: list[str] = []
+    size = dropped = 0
+    for raw in ",".join(v for v in values if isinstance(v, str)).split(","):
+        if not raw.strip(" \t"):
+            continue
+        match = _ENTRY.fullmatch(raw)
+        entry = raw.strip(" \t")
+        if match is None or len(entry) > MAX_ENTRY_BYTES or not entry.isascii():
+            dropped += 1
+            continue
+        key, value, properties = match.groups()
+        entry = f"{key}={value}" if key.startswith("botanu.") or properties is None else entry
+        if len(kept) >= MAX_ENTRIES or size + len(entry) + (1 if kept else 0) > MAX_HEADER_BYTES:
+            dropped += 1
+            continue
+        size += len(entry) + (1 if kept else 0)
+        kept.append(entry)
+    if dropped:
+        warn_once(
+            "inbound baggage bounded",
+            "botanu: left out %d inbound baggage entr%s (malformed, non-ASCII, or beyond the W3C limits of "
+            "%d entries, %d bytes each, %d bytes in all); requests go on. Logged once per process.",
+            dropped,
+            "y" if dropped == 1 else "ies",
+            MAX_ENTRIES,
+            MAX_ENTRY_BYTES,
+            MAX_HEADER_BYTES,
+        )
+    return ",".join(kept)
 
 
 def _with_botanu_baggage(
@@ -188,7 +258,7 @@ def _guard_headers(headers: object, url: str) -> None:
     try:
         parsed = urllib.parse.urlsplit(url)
         host = (parsed.hostname or "").lower()
-        if host and _redirect_patterns.allows(host, parsed.port):
+        if host and _redirect_patterns.allows(host, _port_of(parsed)):
             return
         for name in list(headers):  # type: ignore[call-overload]
             if isinstance(name, str) and name.lower() == "baggage":
@@ -202,7 +272,8 @@ def _install_redirect_guard() -> None:
 
     The header was injected for the first host; a redirect copies it as it is, so an
     allowed internal API that redirects to, say, a pre-signed storage URL would hand the
-    customer's identity to that third party.
+    customer's identity to that third party. requests, urllib and aiohttp are guarded;
+    httpx and urllib3 build each hop's headers anew, through the instrumentation.
     """
     global _redirect_guard_installed
     if _redirect_guard_installed:
@@ -232,6 +303,44 @@ def _install_redirect_guard() -> None:
     wrapt.wrap_function_wrapper(
         "urllib.request", "HTTPRedirectHandler.redirect_request", after_redirect_request
     )
+    # aiohttp is guarded when (and only if) the app imports it.
+    wrapt.register_post_import_hook(_guard_aiohttp_redirects, "aiohttp")
+
+
+def _guard_aiohttp_redirects(aiohttp: object) -> None:
+    """Give every aiohttp ClientSession a trace config that re-applies the rule on redirects.
+
+    aiohttp sends one request object's headers to every hop, and tells trace configs
+    about a redirect (with the response, hence its Location) before the next hop is
+    built from those same headers: the one place to strip identity for a new host.
+    """
+    import wrapt
+
+    try:
+        import aiohttp as aiohttp_module
+        from yarl import URL
+
+        async def on_redirect(session: object, trace_ctx: object, params: object) -> None:
+            response = params.response  # type: ignore[attr-defined]
+            location = response.headers.get("Location") or response.headers.get("URI")
+            if location:
+                target = params.url.join(URL(location))  # type: ignore[attr-defined]
+                _guard_headers(params.headers, str(target))  # type: ignore[attr-defined]
+
+        def with_guard(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
+            guard = aiohttp_module.TraceConfig()
+            guard.on_request_redirect.append(on_redirect)
+            kwargs["trace_configs"] = [*(kwargs.get("trace_configs") or ()), guard]
+            return wrapped(*args, **kwargs)
+
+        wrapt.wrap_function_wrapper(aiohttp_module, "ClientSession.__init__", with_guard)
+    except Exception:  # an aiohttp without trace configs: nothing to guard there
+        logger.debug("botanu: aiohttp redirect guard not installed", exc_info=True)
+
+
+# The global propagator last seen to apply botanu's rules (or to send no baggage at all).
+_checked: TextMapPropagator | None = None
+_settings: Settings | None = None
 
 
 def install(settings: Settings) -> bool:
@@ -240,12 +349,14 @@ def install(settings: Settings) -> bool:
     The rest of the configured propagators (``OTEL_PROPAGATORS``: tracecontext, b3 ...)
     stay as they are. If baggage propagation is off entirely, botanu leaves it off.
     """
-    global _redirect_patterns
+    global _redirect_patterns, _checked, _settings
+    _settings = settings
     replacement = BotanuBaggagePropagator(settings.propagate_to, settings.trust_inbound_baggage)
     _redirect_patterns = replacement.allowed_hosts
     _install_redirect_guard()
     current = propagate.get_global_textmap()
     updated = _with_botanu_baggage(current, replacement)
+    _checked = updated
     if updated is current:
         logger.debug("botanu: no W3C baggage propagator configured; run context stays in this process")
         return False
@@ -253,4 +364,45 @@ def install(settings: Settings) -> bool:
     return True
 
 
-__all__ = ["IDENTITY_KEYS", "BotanuBaggagePropagator", "HostPatterns", "install", "strip_identity"]
+def ensure_rules() -> None:
+    """Make sure the global propagator applies botanu's rules before identity enters baggage.
+
+    Called when a run or session starts. Cheap when nothing changed (one identity
+    check). If the W3C baggage propagator in use is not botanu's — ``botanu.init()``
+    was never called, another configurator set propagation up, or the app replaced it
+    later — botanu's rules are put in its place (settings from the environment), so
+    business identity still goes only to ``propagate_to`` hosts.
+    """
+    if propagate.get_global_textmap() is _checked:
+        return
+    with contained("checking the baggage propagator"):
+        current = propagate.get_global_textmap()
+        settings = _settings
+        if settings is None:
+            from botanu._config import resolve_settings
+
+            settings = resolve_settings({})
+        if install(settings):
+            warn_once(
+                "propagator replaced",
+                "botanu: the W3C baggage propagator in use did not apply botanu's rules (botanu.init() not "
+                "called, or another configurator set it up); botanu put its own in place, so business "
+                "identity in baggage goes only to propagate_to hosts. Current propagator was %s.",
+                type(current).__name__,
+            )
+
+
+def _forget_for_tests() -> None:
+    global _checked, _settings
+    _checked = _settings = None
+
+
+__all__ = [
+    "IDENTITY_KEYS",
+    "BotanuBaggagePropagator",
+    "HostPatterns",
+    "bounded_header",
+    "ensure_rules",
+    "install",
+    "strip_identity",
+]

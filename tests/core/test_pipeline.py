@@ -217,3 +217,19 @@ def test_run_ids_reach_the_collector_unchanged_by_default(botanu_init, otlp_rece
     spans = otlp_receiver.wait_for_spans(6)
     assert sorted(s.attributes["botanu.run_id"] for s in spans) == sorted(ids * 2)
     assert all("botanu.redaction.count" not in s.attributes for s in spans)
+
+
+def test_init_after_the_configurator_warns_only_when_its_arguments_are_dropped(
+    clean_botanu, otlp_receiver, monkeypatch, caplog
+):
+    from botanu import _pipeline
+
+    monkeypatch.setenv("BOTANU_ENDPOINT", otlp_receiver.endpoint)
+    _pipeline.init(_instrument=False, _origin="opentelemetry-instrument")  # as the configurator does
+    with caplog.at_level(logging.INFO, logger="botanu"):
+        botanu.init()
+        botanu.init(service_name="in-app", propagate_to=["127.0.0.1"])
+    notes = [r for r in caplog.records if "already set up by opentelemetry-instrument" in r.getMessage()]
+    assert [r.levelno for r in notes] == [logging.INFO, logging.WARNING]
+    assert "settings not applied: service_name, propagate_to" in notes[1].getMessage()
+    assert "BOTANU_* environment variables" in notes[1].getMessage()

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from opentelemetry import baggage, context, propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -115,3 +118,98 @@ def test_identity_rules_apply_even_when_export_is_disabled(clean_botanu, monkeyp
     init(instrumentations=False)
     header = _inject_for(propagate.get_global_textmap(), "https://api.vendor.example/v1")
     assert "botanu.run_id=r-1" in header and "customer_id" not in header
+
+
+@pytest.mark.parametrize(
+    ("pattern", "url", "allowed"),
+    [
+        ("api.mycorp.com:443", "https://api.mycorp.com/v1", True),
+        ("localhost:80", "http://localhost/x", True),
+        ("localhost:80", "http://localhost:8080/x", False),
+        ("api.mycorp.com:80", "https://api.mycorp.com/v1", False),
+    ],
+)
+def test_host_port_patterns_match_urls_that_leave_out_the_default_port(pattern, url, allowed):
+    header = _inject_for(BotanuBaggagePropagator(propagate_to=[pattern]), url)
+    assert ("botanu.customer_id=cus-1" in header) is allowed
+    # The same with semconv attributes that name the host but not the port.
+    header = _inject_for(
+        BotanuBaggagePropagator(propagate_to=[pattern]),
+        **{"server.address": url.split("/")[2].split(":")[0], "url.full": url},
+    )
+    assert ("botanu.customer_id=cus-1" in header) is allowed
+
+
+def test_inbound_header_is_cut_to_the_w3c_limits_without_logging_its_content(caplog):
+    hostile = "SECRET-LOOKING-CALLER-TEXT"
+    entries = [f"k{i}=v" for i in range(300)]
+    header = ",".join([f"bad entry {hostile}", f"ok=1;{hostile}", "é=1", *entries])
+    with caplog.at_level(logging.DEBUG):
+        ctx = BotanuBaggagePropagator(trust_inbound=True).extract({"baggage": header})
+    kept = baggage.get_all(ctx)
+    assert len(kept) == 180  # the W3C limit on entries
+    assert "k0" in kept and "bad" not in str(kept)
+    assert hostile not in caplog.text
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(warnings) == 1 and "left out" in warnings[0].getMessage()
+
+
+def test_an_oversized_header_keeps_the_entries_that_fit():
+    header = "app.region=eu,botanu.run_id=r-9," + ",".join(f"pad{i}=" + "x" * 1000 for i in range(20))
+    ctx = BotanuBaggagePropagator(trust_inbound=True).extract({"baggage": header})
+    kept = baggage.get_all(ctx)
+    assert kept["app.region"] == "eu" and kept["botanu.run_id"] == "r-9"
+    assert 0 < sum(1 for key in kept if key.startswith("pad")) < 20
+
+
+def test_trusted_botanu_values_lose_their_w3c_properties_the_apps_keep_them():
+    carrier = {"baggage": "botanu.customer_id=c1;prop=1;other,botanu.parent_run_id=r;x,app.k=v;p=1"}
+    kept = baggage.get_all(BotanuBaggagePropagator(trust_inbound=True).extract(carrier))
+    assert kept["botanu.customer_id"] == "c1" and kept["botanu.parent_run_id"] == "r"
+    assert kept["app.k"].startswith("v")
+
+
+def test_a_run_puts_botanus_rules_in_place_of_a_plain_baggage_propagator(clean_botanu, caplog):
+    # As after opentelemetry-instrument with another configurator, and no botanu.init().
+    import botanu
+
+    previous = propagate.get_global_textmap()
+    try:
+        propagate.set_global_textmap(
+            CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+        )
+        with caplog.at_level(logging.WARNING, logger="botanu"):
+            with botanu.event(event_id="o1", customer_id="cus-1", workflow="W"):
+                header = _inject_for(propagate.get_global_textmap(), "https://api.vendor.example/v1")
+            with botanu.event(event_id="o2", customer_id="cus-2", workflow="W"):
+                pass
+        assert "botanu.run_id=r-1" in header and "customer_id" not in header
+        assert caplog.text.count("did not apply botanu's rules") == 1
+        # The app replacing the propagator later is caught at the next run.
+        propagate.set_global_textmap(W3CBaggagePropagator())
+        with botanu.event(event_id="o3", customer_id="cus-3", workflow="W"):
+            header = _inject_for(propagate.get_global_textmap(), "https://api.vendor.example/v1")
+        assert "customer_id" not in header
+        # With no baggage propagator at all there is nothing to guard, and nothing is added.
+        propagate.set_global_textmap(TraceContextTextMapPropagator())
+        with botanu.event(event_id="o4", customer_id="cus-4", workflow="W"):
+            assert isinstance(propagate.get_global_textmap(), TraceContextTextMapPropagator)
+    finally:
+        propagate.set_global_textmap(previous)
+
+
+def test_a_session_puts_botanus_rules_in_place_too(clean_botanu):
+    import botanu
+
+    previous = propagate.get_global_textmap()
+    try:
+        propagate.set_global_textmap(W3CBaggagePropagator())
+        with botanu.session(user_id="u-1", session_id="s-1"):
+            carrier: dict[str, str] = {}
+            with tracer.start_as_current_span(
+                "GET", kind=trace.SpanKind.CLIENT, attributes={"url.full": "https://api.vendor.example/"}
+            ):
+                propagate.get_global_textmap().inject(carrier)
+        assert "u-1" not in carrier.get("baggage", "") and "s-1" not in carrier.get("baggage", "")
+    finally:
+        propagate.set_global_textmap(previous)

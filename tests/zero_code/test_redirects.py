@@ -97,3 +97,36 @@ def test_urllib_redirect_strips_identity(redirector, third_party, identity_heade
     urllib.request.urlopen(request, timeout=5).read()
     assert redirector.seen == [identity_header]
     assert third_party.seen == ["botanu.run_id=r-1"]
+
+
+def test_aiohttp_redirect_strips_identity(redirector, third_party, identity_header):
+    import asyncio
+
+    import aiohttp
+
+    async def call() -> None:
+        async with aiohttp.ClientSession() as session:
+            url = f"http://localhost:{redirector.port}/"
+            async with session.get(url, headers={"baggage": identity_header}) as response:
+                await response.read()
+
+    asyncio.run(call())
+    assert redirector.seen == [identity_header]
+    assert third_party.seen == ["botanu.run_id=r-1"]
+
+
+def test_aiohttp_redirect_to_an_allowed_host_keeps_identity(redirector, third_party):
+    import asyncio
+
+    import aiohttp
+
+    install(resolve_settings({"propagate_to": ["localhost", "127.0.0.1"]}, {}))
+    header = "botanu.run_id=r-1,botanu.customer_id=acme"
+
+    async def call() -> None:
+        async with aiohttp.ClientSession(trace_configs=[aiohttp.TraceConfig()]) as session:
+            async with session.get(f"http://localhost:{redirector.port}/", headers={"baggage": header}) as r:
+                await r.read()
+
+    asyncio.run(call())
+    assert third_party.seen == [header]
