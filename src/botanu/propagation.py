@@ -93,18 +93,23 @@ def _host_of_span(span: trace.Span) -> tuple[str, int | None] | None:
 
 
 class HostPatterns:
-    """Host patterns (``fnmatch`` style, optionally with ``:port``) for ``propagate_to``."""
+    """Host patterns (``fnmatch`` style, optionally with ``:port``) for ``propagate_to``.
+
+    Common near-misses are read as meant, with one warning each: a URL
+    (``https://api.mycorp.com/``) stands for its host and port, and an IPv6 address
+    may be written in brackets (``[::1]``, ``[::1]:8443``).
+    """
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        self.patterns = tuple(p.strip().lower() for p in patterns if p and p.strip())
+        self.patterns = tuple(
+            normalised for p in patterns if p and p.strip() and (normalised := _normalise(p.strip().lower()))
+        )
 
     def allows(self, host: str, port: int | None = None) -> bool:
         host_is_ip = _is_ip(host)
         for pattern in self.patterns:
-            name, want_port = pattern, ""
-            if pattern.count(":") == 1:  # host:port (IPv6 patterns have several colons and no port)
-                name, _, want_port = pattern.partition(":")
-            if want_port and str(port) != want_port:
+            name, want_port = _split_port(pattern)
+            if want_port and want_port != "*" and str(port) != want_port:
                 continue
             # "10.0.*" names addresses: it must not match a DNS name such as 10.0.attacker.example.
             if _IP_PATTERN.fullmatch(name) and not host_is_ip:
@@ -115,6 +120,46 @@ class HostPatterns:
 
 
 _IP_PATTERN = re.compile(r"[0-9.*]+|[0-9a-f:*]*:[0-9a-f:*]*")
+
+
+def _split_port(pattern: str) -> tuple[str, str]:
+    """``(host pattern, port or "")``: ``host:port``, ``[v6]:port``; a bare IPv6 pattern has no port."""
+    if pattern.startswith("["):
+        host, _, rest = pattern[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else ""
+    if pattern.count(":") == 1:
+        host, _, port = pattern.partition(":")
+        return host, port
+    return pattern, ""
+
+
+def _normalise(pattern: str) -> str:
+    """The pattern as matched; a URL becomes ``host[:port]``; unusable ones are dropped, with a warning."""
+    original = pattern
+    if "://" in pattern:
+        parsed = urllib.parse.urlsplit(pattern)
+        host = parsed.hostname or ""
+        port = _port_of(parsed) if parsed.hostname else None
+        pattern = (f"[{host}]" if ":" in host else host) + (f":{port}" if port else "")
+    elif "/" in pattern:
+        pattern = pattern.split("/", 1)[0]
+    host, port = _split_port(pattern)
+    if not host or (port and port != "*" and not port.isdigit()) or any(c in host for c in "/@ "):
+        warn_once(
+            ("propagate_to", original),
+            "botanu: propagate_to pattern %r is not a host pattern; ignored",
+            original,
+        )
+        return ""
+    if pattern != original:
+        warn_once(
+            ("propagate_to", original),
+            "botanu: propagate_to pattern %r read as %r (patterns are host names or addresses, optionally "
+            "with :port)",
+            original,
+            pattern,
+        )
+    return pattern
 
 
 def _is_ip(host: str) -> bool:

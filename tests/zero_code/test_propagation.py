@@ -213,3 +213,27 @@ def test_a_session_puts_botanus_rules_in_place_too(clean_botanu):
         assert "u-1" not in carrier.get("baggage", "") and "s-1" not in carrier.get("baggage", "")
     finally:
         propagate.set_global_textmap(previous)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "host", "port", "allowed"),
+    [
+        ("https://api.mycorp.com", "api.mycorp.com", 443, True),
+        ("https://api.mycorp.com", "api.mycorp.com", 80, False),
+        ("api.mycorp.com/", "api.mycorp.com", 443, True),
+        ("[::1]", "::1", 8080, True),
+        ("[::1]", "1", 8080, False),
+        ("[::1]:8443", "::1", 8443, True),
+        ("[::1]:8443", "::1", 443, False),
+        ("orders:*", "orders", 9000, True),
+    ],
+)
+def test_url_and_bracketed_patterns_are_read_as_meant(pattern, host, port, allowed):
+    assert HostPatterns([pattern]).allows(host, port) is allowed
+
+
+def test_unusable_patterns_are_ignored_with_one_warning(caplog):
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        patterns = HostPatterns(["user@host", "host:http", "ok.example"])
+    assert patterns.patterns == ("ok.example",)
+    assert "'user@host' is not a host pattern" in caplog.text and "'host:http'" in caplog.text
