@@ -17,6 +17,7 @@ has no current span to attach an event to, and because an event's own timestamp
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,7 +26,7 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from botanu._analytics_attributes import BadTimestamp, baggage_attributes, flatten, timestamp_ns
-from botanu._safety import contained, misuse, user_call_site
+from botanu._safety import contained, misuse, user_call_site, warn_once
 from botanu._session import Session, current_session, session
 from botanu._tracing import tracer
 
@@ -72,6 +73,13 @@ def identify(distinct_id: str | None, properties: Mapping[str, Any] | None = Non
     every attribute: emails and names are PII, so configure redaction to suit.
     """
     _record("identify()", None, distinct_id, properties, None, user_call_site())
+
+
+def _debug_logging() -> None:
+    botanu_logger = logging.getLogger("botanu")
+    botanu_logger.setLevel(logging.DEBUG)
+    if not botanu_logger.handlers:
+        botanu_logger.addHandler(logging.StreamHandler())
 
 
 def _record(
@@ -162,16 +170,45 @@ class Analytics:
         distinct_id: The default ``distinct_id`` (e.g. ``"cron"`` for a job).
         properties: Super-properties added to every tracked event.
         flush_timeout: Seconds ``flush()`` waits at most (default 5).
+        debug: True sets botanu's logger to DEBUG (with a stderr handler if it has none).
+        api_key, host, flush_interval_seconds, batch_size, flush_on_exit: accepted so code
+            written for the Serla client keeps running; botanu's pipeline does the sending
+            (``botanu.init(endpoint=..., api_key=...)``, ``OTEL_BSP_*`` for batching, a flush
+            at exit always), so these are not used here and one warning says so.
     """
 
     def __init__(
         self,
+        api_key: str | None = None,
         *,
         distinct_id: str | None = None,
         properties: Mapping[str, Any] | None = None,
         flush_timeout: float = 5.0,
+        debug: bool = False,
+        host: str | None = None,
+        flush_interval_seconds: float | None = None,
+        batch_size: int | None = None,
+        flush_on_exit: bool | None = None,
     ) -> None:
         site = user_call_site()
+        serla_only = {
+            "api_key": api_key,
+            "host": host,
+            "flush_interval_seconds": flush_interval_seconds,
+            "batch_size": batch_size,
+            "flush_on_exit": flush_on_exit,
+        }
+        unused = [name for name, value in serla_only.items() if value is not None]
+        if unused:
+            warn_once(
+                ("Analytics() unused", tuple(unused)),
+                "botanu: Analytics(%s) are Serla client settings that botanu does not use: events go "
+                "through botanu's pipeline (configure it with botanu.init(endpoint=..., api_key=...); "
+                "OTEL_BSP_* for batching; it always flushes at exit)",
+                ", ".join(unused),
+            )
+        if debug:
+            _debug_logging()
         if properties is not None and not isinstance(properties, Mapping):
             misuse(
                 "Analytics() properties must be a mapping, got %s; ignored",
@@ -243,11 +280,26 @@ class Analytics:
         """
         with contained("flushing analytics"):
             import botanu  # at call time: botanu's package imports this module
+            from botanu._pipeline import active_settings
             from botanu.flows import check_timeouts
 
+            if active_settings() is None:
+                warn_once(
+                    "Analytics.flush() before init",
+                    "botanu: Analytics.flush() before botanu.init(): nothing was recorded or delivered",
+                )
+                return False
             check_timeouts()
             return botanu.force_flush(self.flush_timeout if timeout is None else timeout)
         return False
+
+    def pending_count(self) -> int:
+        """Spans (events included) waiting in this process to be sent, as in Serla's client."""
+        with contained("counting pending analytics"):
+            import botanu
+
+            return int(botanu.stats().get("in_memory", 0))
+        return 0
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Flush, then ignore later calls on this client. botanu's pipeline itself keeps running."""

@@ -111,7 +111,23 @@ def test_bad_constructor_arguments_fall_back(botanu_init, caplog):
     assert "properties must be a mapping" in caplog.text and "flush_timeout" in caplog.text
 
 
-def test_flush_without_init_is_harmless(clean_botanu):
-    with Analytics(distinct_id="u") as analytics:
-        analytics.track("nobody_listens")
-    assert analytics.flush() is True
+def test_code_written_for_the_serla_client_keeps_running(botanu_init, otlp_receiver, caplog):
+    botanu_init()
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        client = Analytics("sk_live_abc", host="https://serla.dev", batch_size=10, flush_interval_seconds=1)
+        client.track("signed_up", "u-1")
+    message = next(r.getMessage() for r in caplog.records if "Serla client settings" in r.getMessage())
+    assert "api_key, host, flush_interval_seconds, batch_size" in message
+    assert "sk_live_abc" not in caplog.text
+    assert isinstance(client.pending_count(), int)
+    assert client.flush()
+    assert client.pending_count() == 0
+    assert otlp_receiver.span("botanu.track/signed_up").attributes["enduser.id"] == "u-1"
+
+
+def test_flush_before_init_is_harmless_and_says_nothing_was_delivered(clean_botanu, caplog):
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        with Analytics(distinct_id="cron") as client:
+            client.track("ran")
+        assert client.flush() is False
+    assert "before botanu.init(): nothing was recorded or delivered" in caplog.text
