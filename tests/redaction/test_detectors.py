@@ -324,3 +324,16 @@ def test_unseparated_card_followed_by_another_number():
 
     assert "378282246310005" not in Redactor().redact_text(" 378282246310005 0")
     assert "4111111111111111" not in Redactor().redact_text("card 4111111111111111 12 34")
+
+
+@pytest.mark.parametrize(
+    ("text", "redacted"),
+    [
+        ("Authorization: Bearer abc.def.ghi", True),
+        ("BEARER shorty1", True),
+        ("the bearer instrument matured", False),
+        ("Bearer x", False),
+    ],
+)
+def test_a_capitalised_bearer_credential_is_redacted_whatever_it_looks_like(text, redacted):
+    assert (Redactor().redact_text(text) != text) is redacted

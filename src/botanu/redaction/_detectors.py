@@ -347,12 +347,16 @@ def _scheme_credentials(text: str, word: str, rule: str, out: list[Finding]) -> 
     while at >= 0:
         if at == 0 or not text[at - 1].isalnum():
             match = _CREDENTIAL_RE.match(text, at + len(word))
-            if match is not None and _credential_ok(match.group(1), rule):
+            if match is not None and _credential_ok(match.group(1), rule, word):
                 out.append((at, match.end(), rule, text[at : match.start(1)]))
         at = text.find(word, at + 1)
 
 
-def _credential_ok(credential: str, rule: str) -> bool:
+def _credential_ok(credential: str, rule: str, word: str = "") -> bool:
+    if word in ("Bearer ", "BEARER "):
+        # The header form ("Authorization: Bearer abc.def.ghi") is a credential whatever it looks like;
+        # only lowercase "bearer" also starts ordinary prose ("bearer bonds").
+        return len(credential) >= 6
     if rule == "basic_auth":
         try:
             decoded = base64.b64decode(credential + "=" * (-len(credential) % 4), validate=True)
