@@ -64,6 +64,8 @@ def run(args: argparse.Namespace) -> int:
     from opentelemetry.instrumentation.auto_instrumentation import run as instrument_and_exec
 
     # opentelemetry-instrument parses sys.argv, sets PYTHONPATH for its sitecustomize and execs.
-    sys.argv = ["opentelemetry-instrument", *command]
+    # "--" keeps its parser away from the program's own options (``gunicorn --config``
+    # would otherwise be taken for an abbreviation of ``--configurator``).
+    sys.argv = ["opentelemetry-instrument", "--", *command]
     instrument_and_exec()
     return 0  # not reached: the process was replaced
