@@ -89,6 +89,7 @@ def init(
     content_capture_rate: float | None = None,
     compression: str | None = None,
     export_timeout: float | None = None,
+    export_retry_window: float | None = None,
     shutdown_timeout: float | None = None,
     instrumentations: list[str] | bool | None = None,
     disabled_instrumentations: list[str] | None = None,
@@ -132,6 +133,8 @@ def init(
         compression: ``gzip`` (default) or ``none``.
         export_timeout: Seconds per export request (``OTEL_EXPORTER_OTLP_TIMEOUT``, read in
             seconds as the Python SDK reads it).
+        export_retry_window: Seconds one batch is retried before it is spooled
+            (``BOTANU_EXPORT_RETRY_WINDOW``; default 15).
         shutdown_timeout: Upper bound in seconds for flush at exit (default 5).
         instrumentations: Which HTTP-client/threading instrumentations to enable
             (names, or False for none; default all that are installed).

@@ -1,20 +1,22 @@
 """``botanu doctor``: what botanu would do here, and whether the collector answers.
 
-Prints the resolved settings (secrets masked) with where each came from, the
-distro and configurator ``opentelemetry-instrument`` would pick, which
-instrumentors would load or be skipped and why, then sends one test span to the
-endpoint and reports whether the collector accepted it. Exit code 0 when it did.
+Prints the resolved settings (secrets masked, also inside the endpoint URL) with
+where each came from, the distro and configurator ``opentelemetry-instrument``
+would pick, which instrumentors would load or be skipped and why (under
+``opentelemetry-instrument``, and under ``botanu.init()`` where that differs), then
+sends one test span to the endpoint and reports whether the collector accepted it.
+Exit code 0 when it did.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from typing import Any, TextIO
 
-from botanu._config import Settings, resolve_settings
+from botanu import _instrumentation
+from botanu._config import OTEL_DISABLED_INSTRUMENTATIONS, Settings, resolve_settings
 from botanu._version import __version__
 
 
@@ -29,45 +31,46 @@ def add_parser(subparsers: Any) -> None:
     parser.set_defaults(handler=doctor)
 
 
-def _pick(group: str, chosen: str | None) -> tuple[str, list[str]]:
+def _pick(group: str, chosen: str | None) -> tuple[str | None, str]:
+    """The entry point opentelemetry-instrument would use from ``group`` (None: none), and how to show it."""
     from importlib.metadata import entry_points
 
     names = [entry_point.name for entry_point in entry_points(group=group)]
     if chosen:
-        return (chosen if chosen in names else f"{chosen} (NOT INSTALLED)"), names
+        return (chosen, chosen) if chosen in names else (None, f"{chosen} (NOT INSTALLED)")
     if not names:
-        return "(none: the SDK defaults)", names
-    picked = names[0]
+        return None, "(none: the SDK defaults)"
     if len(names) > 1:
-        picked += f" (first of {', '.join(names)}: set the selection variable to be sure)"
-    return picked, names
+        return names[0], f"{names[0]} (first of {', '.join(names)}: set the selection variable to be sure)"
+    return names[0], names[0]
 
 
-def _instrumentor_plan() -> list[tuple[str, str]]:
-    from importlib.metadata import entry_points
+def _masked(text: str) -> str:
+    """``text`` with secrets (query values such as ``?api-key=``, tokens) replaced, for printing."""
+    from botanu.redaction import Redactor
 
-    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
+    return Redactor(mode="remove").redact_text(text)
 
-    disabled = {x.strip() for x in os.environ.get("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS", "").split(",")}
-    rows = []
-    for entry_point in sorted(entry_points(group="opentelemetry_instrumentor"), key=lambda e: e.name):
-        if "*" in disabled or entry_point.name in disabled:
-            rows.append((entry_point.name, "skipped: OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"))
-            continue
-        try:
-            conflict = get_dist_dependency_conflicts(entry_point.dist) if entry_point.dist else None
-        except Exception as error:  # a broken distribution must not stop the report
-            rows.append((entry_point.name, f"skipped: {error}"))
-            continue
-        if conflict:
-            rows.append((entry_point.name, f"skipped: {conflict}"))
-            continue
-        module = entry_point.value.split(":")[0]
-        if importlib.util.find_spec(module.split(".")[0]) is None:
-            rows.append((entry_point.name, "skipped: module not importable"))
-            continue
-        rows.append((entry_point.name, "would load"))
-    return rows
+
+def _instrumentor_plans(
+    settings: Settings, distro: str | None
+) -> tuple[str, list[tuple[str, str]], list[tuple[str, str]]]:
+    """The opentelemetry-instrument plan (with its heading) and the rows where botanu.init() differs."""
+    if distro == "botanu":
+        heading = "distro botanu"
+        instrument_rules = settings
+    else:
+        # Another distro loads every instrumentor not in OTEL_PYTHON_DISABLED_INSTRUMENTATIONS.
+        which = f"distro {distro!r}" if distro else "the default distro"
+        heading = f"{which}, which applies only {OTEL_DISABLED_INSTRUMENTATIONS}"
+        otel_only = {k: v for k, v in os.environ.items() if k == OTEL_DISABLED_INSTRUMENTATIONS}
+        instrument_rules = resolve_settings({}, otel_only)
+    under_instrument = dict(
+        _instrumentation.plan(instrument_rules, _instrumentation.EVERY_INSTALLED, check=True)
+    )
+    under_init = dict(_instrumentation.plan(settings, _instrumentation.DEFAULT_INSTRUMENTATIONS, check=True))
+    differs = sorted((name, how) for name, how in under_init.items() if under_instrument.get(name) != how)
+    return heading, sorted(under_instrument.items()), differs
 
 
 def _test_span(settings: Settings, timeout: float) -> tuple[bool, str]:
@@ -78,6 +81,7 @@ def _test_span(settings: Settings, timeout: float) -> tuple[bool, str]:
 
     from botanu._pipeline import build_resource
     from botanu.export import OTLPHttpSpanExporter
+    from botanu.export._otlp_http import _partial_success
 
     captured = InMemorySpanExporter()
     provider = TracerProvider(resource=build_resource(settings), shutdown_on_exit=False)
@@ -93,30 +97,54 @@ def _test_span(settings: Settings, timeout: float) -> tuple[bool, str]:
         timeout=timeout,
         retry_window=timeout,
     )
+    # The exporter keeps only the count of spans a collector rejected; its message is in the answer.
+    answers: list[Any] = []
+    exporter._session.hooks["response"].append(lambda response, *args, **kwargs: answers.append(response))
     try:
         result = exporter.send(encode_spans(captured.get_finished_spans()).SerializeToString(), 1)
     finally:
         exporter.shutdown()
-    return result.delivered, result.reason if not result.delivered else f"HTTP {result.status}"
+    if not result.delivered:
+        return False, result.reason
+    message = _partial_success(answers[-1].content)[1] if answers else ""
+    if result.rejected_spans:
+        rejection = message or "(no message)"
+        return False, f"the collector answered HTTP {result.status} but rejected the test span: {rejection}"
+    return True, f"HTTP {result.status}" + (f", with a warning: {message}" if message else "")
 
 
 def report(settings: Settings, timeout: float, out: TextIO) -> bool:
     write = out.write
     write(f"botanu {__version__} doctor (Python {sys.version.split()[0]})\n\nSettings (value [source]):\n")
-    for name, shown in settings.describe().items():
-        write(f"  {name:28} {shown}\n")
-    distro, _ = _pick("opentelemetry_distro", os.environ.get("OTEL_PYTHON_DISTRO"))
-    configurator, _ = _pick("opentelemetry_configurator", os.environ.get("OTEL_PYTHON_CONFIGURATOR"))
+    shown = settings.describe()
+    endpoint = _masked(settings.endpoint)
+    shown["endpoint"] = f"{endpoint!r}  [{settings.sources.get('endpoint', 'default')}]"
+    for name, text in shown.items():
+        write(f"  {name:28} {text}\n")
+    distro, distro_text = _pick("opentelemetry_distro", os.environ.get("OTEL_PYTHON_DISTRO"))
+    configurator_choice = os.environ.get("OTEL_PYTHON_CONFIGURATOR")
+    configurator, configurator_text = _pick("opentelemetry_configurator", configurator_choice)
+    if configurator_choice is None and distro == "botanu":  # botanu's distro selects its configurator
+        configurator, configurator_text = "botanu", "botanu (selected by botanu's distro)"
     write("\nopentelemetry-instrument would use:\n")
-    write(f"  distro        {distro}\n  configurator  {configurator}\n\nInstrumentors:\n")
-    for name, decision in _instrumentor_plan():
+    write(f"  distro        {distro_text}\n  configurator  {configurator_text}\n")
+    if configurator != "botanu":
+        write("  (botanu's pipeline would NOT be used: set OTEL_PYTHON_DISTRO=botanu, or use `botanu run`)\n")
+    heading, under_instrument, init_differs = _instrumentor_plans(settings, distro)
+    write(f"\nInstrumentors under opentelemetry-instrument ({heading}):\n")
+    for name, decision in under_instrument:
         write(f"  {name:28} {decision}\n")
-    write(f"\nSending a test span to {settings.endpoint} ...\n")
+    write(
+        "\nInstrumentors under botanu.init()" + (" (where it differs):\n" if init_differs else ": the same\n")
+    )
+    for name, decision in init_differs:
+        write(f"  {name:28} {decision}\n")
+    write(f"\nSending a test span to {endpoint} ...\n")
     accepted, detail = _test_span(settings, timeout)
     if accepted:
         write(f"  OK: the collector accepted it ({detail})\n")
     else:
-        write(f"  FAILED: {detail}\n")
+        write(f"  FAILED: {_masked(detail)}\n")
     return accepted
 
 

@@ -54,6 +54,8 @@ class Settings:
     content_capture_rate: float = 0.0
     compression: str = "gzip"
     export_timeout: float = 10.0
+    # Seconds one batch is retried before it is spooled (None: the retry policy's, 15 s).
+    export_retry_window: float | None = None
     shutdown_timeout: float = 5.0
     instrumentations: tuple[str, ...] | None = None
     disabled_instrumentations: tuple[str, ...] = ()
@@ -300,11 +302,11 @@ _SPECS: dict[str, _Spec] = {
         # but a Python user's "10" means ten seconds, and ten milliseconds would fail every export).
         _otel("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"),
     ),
+    "export_retry_window": _Spec(_parse_seconds, "BOTANU_EXPORT_RETRY_WINDOW"),
     "shutdown_timeout": _Spec(_parse_seconds, "BOTANU_SHUTDOWN_TIMEOUT"),
     "instrumentations": _Spec(_parse_instrumentations, "BOTANU_INSTRUMENTATIONS"),
-    "disabled_instrumentations": _Spec(
-        _parse_list, "BOTANU_DISABLED_INSTRUMENTATIONS", _otel("OTEL_PYTHON_DISABLED_INSTRUMENTATIONS")
-    ),
+    # OTEL_PYTHON_DISABLED_INSTRUMENTATIONS is added to this list, not a fallback (see resolve_settings).
+    "disabled_instrumentations": _Spec(_parse_list, "BOTANU_DISABLED_INSTRUMENTATIONS"),
     "strict": _Spec(_parse_bool, "BOTANU_STRICT"),
     "redaction": _Spec(_parse_bool, "BOTANU_REDACTION"),
     "redaction_mode": _Spec(_parse_choice(REDACTION_MODES), "BOTANU_REDACTION_MODE"),
@@ -402,9 +404,35 @@ def resolve_settings(
 
     if "endpoint" in values:
         values["endpoint"] = _strip_userinfo(values["endpoint"], sources["endpoint"])
+    _add_otel_disabled_instrumentations(values, sources, env)
     if "service_name" not in values:
         values["service_name"] = _service_name_from_resource_env(env) or defaults.service_name
     return Settings(**values, sources=sources)
+
+
+OTEL_DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+
+
+def _add_otel_disabled_instrumentations(
+    values: dict[str, Any], sources: dict[str, str], env: Mapping[str, str]
+) -> None:
+    """Add ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS`` to botanu's own list.
+
+    It is opentelemetry-instrument's switch and it always applies there, so botanu's
+    list (argument or ``BOTANU_DISABLED_INSTRUMENTATIONS``) adds names rather than
+    replacing it: every path then turns off the same instrumentations.
+    """
+    otel = _parse_list(env.get(OTEL_DISABLED_INSTRUMENTATIONS, ""))
+    if not otel:
+        return
+    own = values.get("disabled_instrumentations", ())
+    values["disabled_instrumentations"] = tuple(dict.fromkeys((*own, *otel)))
+    source = sources.get("disabled_instrumentations", "default")
+    sources["disabled_instrumentations"] = (
+        OTEL_DISABLED_INSTRUMENTATIONS
+        if source == "default"
+        else f"{source} + {OTEL_DISABLED_INSTRUMENTATIONS}"
+    )
 
 
 def _service_name_from_resource_env(env: Mapping[str, str]) -> str | None:
@@ -428,6 +456,10 @@ def differing_settings(current: Settings, explicit: Mapping[str, Any]) -> list[s
             continue
         if name == "endpoint":
             value = _strip_userinfo(value, "argument") if value != current.endpoint else value
+        if name == "disabled_instrumentations":  # the active list also holds OTEL_PYTHON_DISABLED_...
+            if not set(value) <= set(current.disabled_instrumentations):
+                out.append(name)
+            continue
         if value != getattr(current, name):
             out.append(name)
     return out

@@ -1,15 +1,26 @@
-"""Which OpenTelemetry instrumentors ``botanu.init()`` turns on, and how.
+"""Which OpenTelemetry instrumentors load: one set of rules for every path.
 
-botanu loads instrumentors through their ``opentelemetry_instrumentor`` entry
-points, the same way ``opentelemetry-instrument`` does, but only those it knows
-(the HTTP clients and threading), so ``init()`` never surprises an app by
-instrumenting its database driver. Each is skipped, with the reason logged at
-debug level, when its library is missing or its version does not match.
+``botanu.init()``, botanu's distro under ``opentelemetry-instrument`` and
+``botanu doctor`` all ask :func:`excluded` about each instrumentor, by its
+``opentelemetry_instrumentor`` entry point name (``requests``, ``aiohttp-client``,
+``botanu_http_client``, ...):
+
+* a name in ``disabled_instrumentations`` (``BOTANU_DISABLED_INSTRUMENTATIONS``
+  together with ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS``; ``*`` is every name) is off;
+* when ``instrumentations`` (``BOTANU_INSTRUMENTATIONS``) is set, only the names it
+  lists load (``0`` / ``False``: none);
+* otherwise ``botanu.init()`` loads the ones it knows (the HTTP clients and
+  threading), so it never surprises an app by instrumenting its database driver,
+  while ``opentelemetry-instrument`` loads every installed one, as it always does.
+
+An instrumentor is also skipped when its library is missing or its version does
+not match (:func:`load`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection, Iterator
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
@@ -27,6 +38,10 @@ DEFAULT_INSTRUMENTATIONS = (
     "aiohttp-client",
     "botanu_http_client",
 )
+# ``defaults`` for opentelemetry-instrument: every installed instrumentor.
+EVERY_INSTALLED = None
+
+ON = "on"
 
 
 def _entry_points() -> dict[str, EntryPoint]:
@@ -36,21 +51,94 @@ def _entry_points() -> dict[str, EntryPoint]:
     return found
 
 
-def plan(settings: Settings) -> list[tuple[str, str]]:
-    """Return ``(name, decision)`` for every known instrumentation, without loading any."""
+def _from(settings: Settings, name: str) -> str:
+    source = settings.sources.get(name, "default")
+    return f"{name}=" if source == "argument" else source
+
+
+def excluded(
+    name: str, settings: Settings, defaults: Collection[str] | None = DEFAULT_INSTRUMENTATIONS
+) -> str | None:
+    """Why ``settings`` keep instrumentation ``name`` off, or None when they let it load.
+
+    ``defaults`` are the names that load when ``instrumentations`` is not set
+    (:data:`EVERY_INSTALLED` for opentelemetry-instrument).
+    """
+    disabled = settings.disabled_instrumentations
+    if name in disabled or "*" in disabled:
+        return f"off (disabled by {_from(settings, 'disabled_instrumentations')})"
+    wanted = settings.instrumentations
+    if wanted is not None and name not in wanted:
+        return f"off (not listed in {_from(settings, 'instrumentations')})"
+    if wanted is None and defaults is not None and name not in defaults:
+        return "off (not one of botanu.init()'s defaults; list it in instrumentations)"
+    return None
+
+
+def _conflict_text(conflict: Any) -> str:
+    """A DependencyConflict in a few words: the library is missing, or installed in another version."""
+    required = conflict.required or " or ".join(str(r) for r in conflict.required_any or ())
+    found = conflict.found or ", ".join(conflict.found_any or ())
+    if found:
+        return f"skipped: {found} installed, this instrumentation needs {required}"
+    return f"skipped: library not installed ({required})"
+
+
+def load(entry_point: EntryPoint) -> tuple[Any, str | None]:
+    """The instrumentor behind ``entry_point`` and None, or None and why it cannot work here.
+
+    The package's declared dependencies are checked first (as opentelemetry-instrument
+    does), then the instrumentor's own: one package may publish several instrumentors
+    for different libraries (httpx and httpx2).
+    """
+    from opentelemetry.instrumentation.dependencies import (
+        get_dependency_conflicts,
+        get_dist_dependency_conflicts,
+    )
+
+    if entry_point.dist is not None:
+        conflict = get_dist_dependency_conflicts(entry_point.dist)
+        if conflict:
+            return None, _conflict_text(conflict)
+    try:
+        instrumentor = entry_point.load()()
+    except ModuleNotFoundError as error:  # the instrumentation imports its library at module level
+        return None, f"skipped: library not installed ({error.name or error})"
+    conflict = get_dependency_conflicts(instrumentor.instrumentation_dependencies())
+    if conflict:
+        return None, _conflict_text(conflict)
+    return instrumentor, None
+
+
+def _selection(
+    settings: Settings, defaults: Collection[str] | None
+) -> Iterator[tuple[str, EntryPoint | None, str | None]]:
+    """``(name, entry point, why off or None)`` for every name the settings or defaults mention."""
     available = _entry_points()
-    wanted = DEFAULT_INSTRUMENTATIONS if settings.instrumentations is None else settings.instrumentations
-    disabled = set(settings.disabled_instrumentations)
+    names = [*(defaults or ()), *available, *(settings.instrumentations or ())]
+    for name in dict.fromkeys(names):
+        reason = excluded(name, settings, defaults)
+        if reason is None and name not in available:
+            reason = "unavailable (instrumentation package not installed)"
+        yield name, available.get(name), reason
+
+
+def plan(
+    settings: Settings, defaults: Collection[str] | None = DEFAULT_INSTRUMENTATIONS, *, check: bool = False
+) -> list[tuple[str, str]]:
+    """``(name, decision)`` for each instrumentation; the decision is :data:`ON` when it loads.
+
+    ``check`` also imports each selected instrumentor to see whether its library is
+    installed (what ``botanu doctor`` shows); without it nothing is loaded.
+    """
     decisions = []
-    for name in dict.fromkeys((*DEFAULT_INSTRUMENTATIONS, *wanted)):
-        if name not in wanted:
-            decisions.append((name, "off (not in BOTANU_INSTRUMENTATIONS)"))
-        elif name in disabled or "*" in disabled:
-            decisions.append((name, "off (disabled by OTEL_PYTHON_DISABLED_INSTRUMENTATIONS)"))
-        elif name not in available:
-            decisions.append((name, "unavailable (instrumentation package not installed)"))
-        else:
-            decisions.append((name, "on"))
+    for name, entry_point, reason in _selection(settings, defaults):
+        if reason is None and check and entry_point is not None:
+            try:
+                reason = load(entry_point)[1]
+            except Exception as error:  # a broken instrumentation must not stop the report
+                reason = f"skipped: {type(error).__name__}: {error}"
+        decisions.append((name, reason or ON))
     return decisions
 
 
@@ -64,23 +152,16 @@ def uninstrument(instrumentors: list[Any]) -> None:
 
 
 def instrument(settings: Settings) -> list[Any]:
-    """Instrument what :func:`plan` allows; return the instrumentors botanu turned on itself."""
-    from opentelemetry.instrumentation.dependencies import get_dist_dependency_conflicts
-
-    available = _entry_points()
+    """Instrument what ``botanu.init()`` may; return the instrumentors botanu turned on itself."""
     active: list[Any] = []
-    for name, decision in plan(settings):
-        if decision != "on":
-            logger.debug("botanu: instrumentation %s %s", name, decision)
-            continue
-        entry_point = available[name]
+    for name, entry_point, reason in _selection(settings, DEFAULT_INSTRUMENTATIONS):
         try:
-            if entry_point.dist is not None:
-                conflict = get_dist_dependency_conflicts(entry_point.dist)
-                if conflict:
-                    logger.debug("botanu: instrumentation %s skipped: %s", name, conflict)
-                    continue
-            instrumentor = entry_point.load()()
+            instrumentor = None
+            if reason is None and entry_point is not None:
+                instrumentor, reason = load(entry_point)
+            if instrumentor is None:
+                logger.debug("botanu: instrumentation %s %s", name, reason)
+                continue
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument(skip_dep_check=True)
                 active.append(instrumentor)

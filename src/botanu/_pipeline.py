@@ -217,8 +217,17 @@ def _disabled_by_env() -> str | None:
     return None
 
 
-def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any) -> Settings:
-    """See :func:`botanu.init`. ``_origin`` names who set the pipeline up, for log lines."""
+def init(
+    _instrument: bool = True,
+    _origin: str = "botanu.init()",
+    _switched_off_by: str | None = None,
+    **kwargs: Any,
+) -> Settings:
+    """See :func:`botanu.init`. ``_origin`` names who set the pipeline up, for log lines.
+
+    ``_switched_off_by`` names a setting that turns export off for this pipeline
+    (the configurator's ``OTEL_TRACES_EXPORTER=none``), as ``OTEL_SDK_DISABLED`` does.
+    """
     global _active
     with _lock:
         if _active is not None:
@@ -245,7 +254,7 @@ def init(_instrument: bool = True, _origin: str = "botanu.init()", **kwargs: Any
         # The baggage rules apply even when nothing is exported: identity must not leak either way.
         with _safety.contained("installing the baggage propagator"):
             propagation.install(settings)
-        disabled = _disabled_by_env()
+        disabled = _switched_off_by or _disabled_by_env()
         if disabled:
             logger.info("botanu: %s is set; no spans are exported", disabled)
             _active = _Active(settings, None, None, False, _origin)

@@ -7,14 +7,22 @@ window asserted here is the production rule scaled down, not a sleep.
 from __future__ import annotations
 
 import email.utils
+import itertools
 import logging
 import time
 from dataclasses import replace
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.sdk.trace import TracerProvider
 
 from botanu import _stats
-from botanu.export import Replayer, Spool
+from botanu._config import resolve_settings
+from botanu._safety import BotanuUsageError, set_strict
+from botanu.export import Replayer, Spool, build_delivery
 from botanu.export import _spool_file as fmt
 from tests.delivery._faults import ResettingProxy, endpoint_for, free_port
 from tests.delivery.conftest import FAST_RETRY, assert_accounted
@@ -167,6 +175,77 @@ def test_429_retry_after_beyond_the_window_spools_and_waits_that_long(make_pipel
     assert snap["spooled"] == 4
 
 
+@pytest.mark.parametrize("retry_after", ["0", "Wed, 21 Oct 2015 07:28:00 GMT"])
+def test_a_retry_after_of_zero_or_in_the_past_does_not_hammer_the_collector(
+    make_pipeline, otlp_receiver, retry_after
+):
+    otlp_receiver.default = Reply(429, headers={"Retry-After": retry_after})
+    policy = replace(FAST_RETRY, window=1.5, base=0.2, cap=0.4)
+    pipeline = make_pipeline(otlp_receiver.endpoint, retry=policy, replay=False)
+    pipeline.spans(2)
+    assert pipeline.flush() is False
+    times = [r.at for r in otlp_receiver.requests]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+    # The normal backoff still applies: at least 0.1 s, then 0.2 s, between attempts in a 1.5 s
+    # window, so at most 8 requests (a busy loop sent thousands).
+    assert 3 <= len(times) <= 8, len(times)
+    assert min(gaps) >= policy.base / 2 - 0.01, gaps
+    snap = assert_accounted(pipeline.spool)
+    assert snap["spooled"] == 2
+
+
+# --------------------------------------------------------------------------- the retry window setting
+
+
+@pytest.mark.parametrize(
+    ("explicit", "environ", "window"),
+    [({}, {"BOTANU_EXPORT_RETRY_WINDOW": "0.4"}, 0.4), ({"export_retry_window": 2.0}, {}, 2.0)],
+)
+def test_export_retry_window_bounds_the_retries_of_a_batch(
+    otlp_receiver, clean_botanu, tmp_path, explicit, environ, window
+):
+    otlp_receiver.default = Reply(503)
+    settings = resolve_settings(
+        {"endpoint": otlp_receiver.endpoint, "spool_dir": str(tmp_path), **explicit}, environ
+    )
+    assert settings.export_retry_window == window  # not FAST_RETRY's 1 s window
+    processor = build_delivery(settings)
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(processor)
+    try:
+        with provider.get_tracer("test").start_as_current_span("one"):
+            pass
+        started = time.monotonic()
+        assert processor.force_flush(5000) is False
+        elapsed = time.monotonic() - started
+        times = [r.at for r in otlp_receiver.requests]
+    finally:
+        processor.shutdown(500)
+    # Retried (50-200 ms apart) until the window was used up, then spooled.
+    assert len(times) >= 3
+    assert window - 0.3 < times[-1] - times[0] <= window + 0.1, times[-1] - times[0]
+    assert window - 0.3 < elapsed < window + 0.5, elapsed
+    assert _stats.snapshot()["spooled"] == 1
+
+
+def test_export_retry_window_is_validated_like_export_timeout(caplog):
+    for bad in (0, -1, 3601, "soon", float("nan")):
+        with caplog.at_level(logging.ERROR, logger="botanu"):
+            caplog.clear()
+            settings = resolve_settings({"export_retry_window": bad}, {})
+        assert settings.export_retry_window is None, bad  # the retry policy's 15 s
+        assert any("'export_retry_window'" in r.getMessage() for r in caplog.records), bad
+    settings = resolve_settings({}, {"BOTANU_EXPORT_RETRY_WINDOW": "abc"})
+    assert settings.export_retry_window is None
+    assert settings.sources["export_retry_window"] == "default"
+    set_strict(True)
+    try:
+        with pytest.raises(BotanuUsageError):
+            resolve_settings({"export_retry_window": 0}, {})
+    finally:
+        set_strict(None)
+
+
 # --------------------------------------------------------------------------- 500 / 400
 
 
@@ -227,6 +306,24 @@ def test_connection_refused_is_retried_within_the_window_then_spooled(make_pipel
     assert snap["spooled"] == 6
 
 
+def test_the_outage_warning_says_spans_are_dropped_when_the_spool_cannot_be_written(
+    make_pipeline, tmp_path, caplog
+):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")  # the spool directory would have to be inside a regular file
+    pipeline = make_pipeline(endpoint_for(free_port()), spool_dir=blocker / "spool", replay=False)
+    pipeline.spans(3)
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        assert pipeline.flush() is False
+    messages = [r.getMessage() for r in caplog.records]
+    [outage] = [m for m in messages if "cannot deliver" in m]
+    assert "kept in the spool" not in outage, outage
+    assert "dropped" in outage and "spool_unwritable" in outage and str(pipeline.spool.directory) in outage
+    assert any("cannot write to the spool" in m for m in messages)
+    snap = assert_accounted()
+    assert snap["dropped"] == {"spool_unwritable": 3} and snap["spooled"] == 0
+
+
 def test_connection_reset_mid_body_is_retried(make_pipeline, otlp_receiver):
     proxy = ResettingProxy(otlp_receiver.port, resets=1)
     try:
@@ -258,6 +355,41 @@ def test_partial_success_is_counted_and_logged_not_taken_as_success(make_pipelin
     snap = assert_accounted(pipeline.spool)
     assert snap["exported"] == 3 and snap["dropped"] == {"rejected_by_collector": 2}
     assert pipeline.spool.files() == []
+
+
+def test_partial_success_rejections_are_logged_once_per_process(make_pipeline, otlp_receiver, caplog):
+    otlp_receiver.script(
+        [
+            Reply(200, rejected_spans=1, error_message="span name too long"),
+            Reply(200, rejected_spans=2, error_message="attribute too large"),
+        ]
+    )
+    pipeline = make_pipeline(otlp_receiver.endpoint)
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        for _ in range(2):
+            pipeline.spans(3)
+            assert pipeline.flush() is False
+    warnings = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert len(warnings) == 1 and "span name too long" in warnings[0], warnings
+    assert "botanu.stats()" in warnings[0], "says where the later ones are counted"
+    snap = assert_accounted(pipeline.spool)
+    assert snap["exported"] == 3 and snap["dropped"] == {"rejected_by_collector": 3}
+
+
+def test_a_partial_success_warning_is_logged_once_and_counted(make_pipeline, otlp_receiver, caplog):
+    response = ExportTraceServiceResponse()
+    response.partial_success.error_message = "attribute 'x' is deprecated"  # rejected_spans stays 0
+    otlp_receiver.default = Reply(200, body=response.SerializeToString())
+    pipeline = make_pipeline(otlp_receiver.endpoint)
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        for _ in range(2):
+            pipeline.spans(2)
+            assert pipeline.flush() is True, "everything was accepted"
+    warnings = [r.getMessage() for r in caplog.records if "warning" in r.getMessage()]
+    assert len(warnings) == 1 and "attribute 'x' is deprecated" in warnings[0], warnings
+    snap = assert_accounted(pipeline.spool)
+    assert snap["exported"] == 4 and snap["dropped"] == {}
+    assert snap["collector_warnings"] == 2
 
 
 # --------------------------------------------------------------------------- the plain send() API

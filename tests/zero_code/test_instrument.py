@@ -192,3 +192,58 @@ def test_both_distros_installed_selection(tmp_path, otlp_receiver):
     span = otlp_receiver.wait_for_spans(1)[0]
     assert span.resource["telemetry.distro.name"] == "botanu"
     assert otlp_receiver.requests[0].headers.get("content-encoding") == "gzip"
+
+
+RUN_APP = textwrap.dedent(
+    """
+    import sys, requests, botanu
+    with botanu.event(event_id="e", customer_id="cus-9", workflow="Exporters"):
+        requests.get(f"http://127.0.0.1:{sys.argv[1]}/call")
+    print("app done")
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("variables", "warning", "exported"),
+    [
+        (
+            {"OTEL_TRACES_EXPORTER": "none"},
+            "OTEL_TRACES_EXPORTER=none: no spans are recorded or exported",
+            False,
+        ),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "OTEL_TRACES_EXPORTER=console prints each trace", True),
+        ({"OTEL_TRACES_EXPORTER": "zipkin,otlp"}, "OTEL_TRACES_EXPORTER value zipkin ignored", True),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "OTEL_EXPORTER_OTLP_PROTOCOL=grpc ignored", True),
+        ({"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/json"}, "PROTOCOL=http/json ignored", True),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, None, True),
+    ],
+    ids=["none", "console", "zipkin", "grpc", "http-json", "otlp"],
+)
+def test_exporter_variables(variables, warning, exported, tmp_path, otlp_receiver, downstream):
+    """OTEL_TRACES_EXPORTER and the OTLP protocol: honoured where botanu can, one warning where it cannot."""
+    app = tmp_path / "app.py"
+    app.write_text(RUN_APP)
+    env = clean_env(BOTANU_ENDPOINT=otlp_receiver.endpoint, **variables)
+    args = [str(BIN / "botanu"), "run", "--", str(BIN / "python"), str(app), str(downstream.port)]
+    result = run(args, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "app done" in result.stdout and "Traceback" not in result.stderr
+    botanu_lines = [line for line in result.stderr.splitlines() if line.startswith("botanu:")]
+    if warning is None:
+        assert botanu_lines == [], botanu_lines
+    else:
+        assert len(botanu_lines) == 1 and warning in botanu_lines[0], botanu_lines
+    # The process has exited, so whatever it was going to export has arrived.
+    names = sorted(s.name for s in otlp_receiver.spans())
+    if exported:
+        assert names == ["GET", "botanu.run/Exporters"], names
+        assert all(r.headers.get("content-encoding") == "gzip" for r in otlp_receiver.requests)
+    else:
+        assert otlp_receiver.requests == []
+    # The baggage rules hold either way: the run id goes out, the customer id does not.
+    entries = baggage_entries(downstream.headers_for("/call").get("baggage"))
+    assert "botanu.run_id" in entries and "botanu.customer_id" not in entries
+    assert ("botanu.run/Exporters" in result.stderr) == (
+        "console" in variables.get("OTEL_TRACES_EXPORTER", "")
+    )

@@ -9,6 +9,9 @@ gaps:
   previous successful flush; it honours its timeout;
 * ``shutdown(timeout)`` is bounded: when time runs out, the spans still queued
   or in flight are written to the spool (encoded, no network) instead of lost;
+* a slow or silent collector costs disk writes, not dropped spans: while the
+  worker is stuck in an export and the queue is over half full, a second thread
+  moves the oldest queued spans to the spool (see :meth:`DeliveryProcessor._spill`);
 * every span is accounted for in :mod:`botanu._stats`: queued, then exported,
   spooled or dropped with a reason (queue full, after shutdown, ...);
 * fork-safe: a child starts with an empty queue (the parent's spans are the
@@ -49,6 +52,9 @@ _MAX_SPOOL_RESERVE = 0.5
 # ...and the least time spooling gets, even when the caller left no budget: a quarter of a
 # second of local writes saves spans that would otherwise be lost at exit.
 _MIN_SPOOL_GRACE = 0.25
+# An export running longer than this is waiting on a slow or silent collector (a healthy one
+# answers a batch well within it): queued spans are then spilled to the spool, not kept waiting.
+_STUCK_AFTER = 0.5
 
 
 def _env_int(name: str, default: int) -> int:
@@ -118,8 +124,11 @@ class DeliveryProcessor(SpanProcessor):
         self._batch_size = min(
             max_export_batch_size or _env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), self._max_queue
         )
-        # Queue pressure: past this, a batch stuck in retries goes to the spool at once.
+        # Queue pressure: past this, a batch stuck in retries goes to the spool at once, and while
+        # the worker is stuck in an export the oldest queued spans are spilled to the spool.
         self._pressure_mark = max(self._batch_size, self._max_queue // 2)
+        # Spilling needs botanu's exporter with a spool to write to.
+        self._can_spill = getattr(exporter, "spool", None) is not None and hasattr(exporter, "spool_spans")
         self._closed = False
         self._queue: deque[ReadableSpan] = deque()
         self._init_process_state()
@@ -132,9 +141,11 @@ class DeliveryProcessor(SpanProcessor):
         self._settled_changed = threading.Condition(threading.Lock())
         self._start_lock = threading.Lock()
         self._worker: threading.Thread | None = None
+        self._spiller: threading.Thread | None = None
         self._stopping = False
         self._halted = False
         self._in_flight: _Batch | None = None
+        self._in_flight_since = 0.0
         self._stuck: _Batch | None = None
         self._accepted = 0
         self._settled = 0
@@ -182,6 +193,8 @@ class DeliveryProcessor(SpanProcessor):
             elif size >= self._batch_size:
                 if size >= self._pressure_mark:
                     self._pressure.set()
+                    if self._spiller is None and self._can_spill:  # the first time only
+                        self._start_spiller()
                 if not self._wake.is_set():
                     self._wake.set()
             if self._worker is None:
@@ -221,6 +234,7 @@ class DeliveryProcessor(SpanProcessor):
             self._take_over(max(deadline, time.monotonic() + _MIN_SPOOL_GRACE))
         self._stopping = True
         self._wake.set()
+        self._pressure.set()  # wakes the spiller, which then ends
         if self.replayer is not None:
             self.replayer.stop()
         try:
@@ -246,6 +260,18 @@ class DeliveryProcessor(SpanProcessor):
                 return
             self._worker = worker
 
+    def _start_spiller(self) -> None:
+        # Started the first time the queue is half full, so most processes never have this thread.
+        with self._start_lock:
+            if self._spiller is not None or self._stopping:
+                return
+            spiller = threading.Thread(target=self._spill_loop, name="botanu-spill", daemon=True)
+            try:
+                spiller.start()
+            except RuntimeError:  # interpreter shutting down
+                return
+            self._spiller = spiller
+
     def _work(self) -> None:
         while not self._stopping:
             try:
@@ -265,6 +291,7 @@ class DeliveryProcessor(SpanProcessor):
                     return
                 batch = _Batch([queue.popleft() for _ in range(min(self._batch_size, len(queue)))])
                 self._in_flight = batch
+                self._in_flight_since = time.monotonic()
                 if len(queue) < self._pressure_mark:
                     self._pressure.clear()
             outcome = self._export(batch)
@@ -272,13 +299,63 @@ class DeliveryProcessor(SpanProcessor):
                 if self._in_flight is batch:
                     self._in_flight = None
                 if outcome is not None:  # None: a shutdown took the batch over and settled it
-                    _stats.settled_locked(
-                        len(batch.spans), outcome.exported, outcome.spooled, outcome.dropped
-                    )
-                    self._failures += len(batch.spans) - outcome.exported
-                    self._settled += len(batch.spans)
+                    self._settle_locked(len(batch.spans), outcome)
             with self._settled_changed:
                 self._settled_changed.notify_all()
+
+    def _settle_locked(self, size: int, outcome: Outcome) -> None:
+        """``size`` spans taken from the queue met ``outcome`` (caller holds ``_stats.lock``)."""
+        _stats.settled_locked(size, outcome.exported, outcome.spooled, outcome.dropped)
+        self._failures += size - outcome.exported
+        self._settled += size
+
+    # ------------------------------------------------------------------ spilling to the spool
+
+    def _spill_loop(self) -> None:
+        """The spiller's thread: asleep until the queue passes the pressure mark."""
+        while not self._stopping:
+            try:
+                self._pressure.wait()
+                if self._stopping:
+                    return
+                if not self._spill():
+                    # Pressure, but the worker is keeping up (or not stuck long enough yet): look
+                    # again shortly. This polling lasts only while the queue is over half full.
+                    time.sleep(_WAIT_SLICE)
+            except Exception:  # a bug here must not end spilling for the rest of the process
+                report_internal("spooling queued spans")
+                time.sleep(self._delay)
+
+    def _spill(self) -> bool:
+        """Move the oldest queued spans to the spool while the worker is stuck; True if any moved.
+
+        The worker sends one request at a time; while a collector is slow or silent it waits up
+        to ``export_timeout`` per request, far longer than the queue can absorb the app's spans.
+        Spilled spans are encoded as OTLP, counted ``spooled`` and replayed later like any
+        spooled batch; this thread does only local work, so it never waits on the collector.
+        """
+        spilled = False
+        while True:
+            with _stats.lock:
+                queue = self._queue
+                stuck = (
+                    self._in_flight is not None and time.monotonic() - self._in_flight_since >= _STUCK_AFTER
+                )
+                if self._halted or len(queue) < self._pressure_mark or not stuck:
+                    if len(queue) < self._pressure_mark:
+                        self._pressure.clear()
+                    return spilled
+                chunk = [queue.popleft() for _ in range(min(self._batch_size, len(queue)))]
+            try:
+                outcome = self.exporter.spool_spans(chunk)  # type: ignore[attr-defined]
+            except Exception:  # the spans must be settled either way, or flushes would wait forever
+                report_internal("spooling queued spans")
+                outcome = Outcome.lost(len(chunk), "export_failed")
+            with _stats.lock:
+                self._settle_locked(len(chunk), outcome)
+            with self._settled_changed:
+                self._settled_changed.notify_all()
+            spilled = True
 
     def _export(self, batch: _Batch) -> Outcome | None:
         exporter = self.exporter
@@ -367,8 +444,13 @@ class DeliveryProcessor(SpanProcessor):
             else:
                 outcome = Outcome.lost(len(chunk), "shutdown_timeout")
             with _stats.lock:
-                _stats.settled_locked(len(chunk), outcome.exported, outcome.spooled, outcome.dropped)
-                self._failures += len(chunk) - outcome.exported
-                self._settled += len(chunk)
+                self._settle_locked(len(chunk), outcome)
         with self._settled_changed:
             self._settled_changed.notify_all()
+            # A batch the worker or the spiller is writing to the spool right now is theirs to
+            # settle: give that local write the rest of the budget, so the exit summary is exact.
+            while self._settled < self._accepted:
+                remaining = hard_deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._settled_changed.wait(min(remaining, _WAIT_SLICE))

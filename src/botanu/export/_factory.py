@@ -25,14 +25,13 @@ def spool_directory(settings: Settings) -> Path:
 
 def build_exporter(settings: Settings, *, spool: Spool | None = None) -> OTLPHttpSpanExporter:
     """The OTLP/HTTP exporter for ``settings``."""
-    window = getattr(settings, "export_retry_window", None)  # a setting the lead may add
     return OTLPHttpSpanExporter(
         settings.endpoint,
         headers=settings.headers,
         api_key=settings.api_key,
         compression=settings.compression,
         timeout=settings.export_timeout,
-        retry_window=window,
+        retry_window=settings.export_retry_window,  # None: DEFAULT_RETRY's window
         retry=DEFAULT_RETRY,
         spool=spool,
     )

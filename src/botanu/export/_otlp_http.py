@@ -5,15 +5,18 @@ stock exporter where botanu users need it to:
 
 * retries follow the OTLP specification (429, 502, 503, 504 and connection
   failures) with jittered exponential backoff, and honour ``Retry-After``
-  (seconds or HTTP date); other statuses are not retried (logged once);
+  (seconds or HTTP date) when it asks for a longer pause; other statuses are
+  not retried (logged once);
 * every wait is bounded by a deadline that flush and shutdown can shorten, so
   the app never hangs on exit because the collector is down;
 * what could not be delivered goes to the spool (when one is attached) instead of
   being lost, and while the collector is known to be down further batches go
   straight there instead of each waiting out its own retries;
-* a partial-success response is surfaced and counted, not taken as full success;
+* a partial-success response is surfaced (one warning per process) and counted,
+  not taken as full success;
 * one span that cannot be encoded costs that span, not its whole batch;
-* an unreachable collector is reported in one warning per outage, not per batch;
+* an unreachable collector is reported in one warning per outage, not per batch,
+  saying what became of the batch that found it down (spooled, or why not);
 * the API key is sent only to the configured endpoint (no redirects, no proxies
   or netrc from the environment).
 """
@@ -123,6 +126,9 @@ class OTLPHttpSpanExporter(SpanExporter):
         self._deadline: float | None = None
         self._exiting = False
         self._session = self._new_session()
+        # The reason of an outage whose warning waits until its batch's fate is known (see _record).
+        self._unannounced: str | None = None
+        self._announce_lock = threading.Lock()
         after_fork_in_child(self._after_fork_in_child)
 
     @staticmethod
@@ -138,6 +144,8 @@ class OTLPHttpSpanExporter(SpanExporter):
         self._session = self._new_session()
         self.health.after_fork()
         self._deadline = None
+        self._unannounced = None
+        self._announce_lock = threading.Lock()
         closing, self._closing = self._closing, threading.Event()
         if closing.is_set():
             self._closing.set()
@@ -152,6 +160,7 @@ class OTLPHttpSpanExporter(SpanExporter):
 
     def shutdown(self) -> None:
         self._closing.set()
+        self._announce_outage(None, fate="counted in botanu.stats()")  # one found at exit is still told
         self._session.close()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -179,7 +188,12 @@ class OTLPHttpSpanExporter(SpanExporter):
             # After a failure only one attempt per batch: the spool and the replayer do the retrying.
             window = 0.0 if self.spool is not None and self.health.failed_recently() else None
             delivery = self.send_payload(
-                payload, count, gzipped=self._compression == "gzip", hurry=hurry, window=window
+                payload,
+                count,
+                gzipped=self._compression == "gzip",
+                hurry=hurry,
+                window=window,
+                announce_outage=False,  # conclude() says what became of the batch
             )
         return Attempt(len(spans), payload, count, len(spans) - count, delivery)
 
@@ -204,8 +218,10 @@ class OTLPHttpSpanExporter(SpanExporter):
         if not result.retryable:
             return Outcome.lost(span_count, "not_retryable")
         if self.spool is None:
+            self._announce_outage(None)
             return Outcome.lost(span_count, "collector_unavailable")
         refused = self.spool.put(payload, span_count, gzipped=self._compression == "gzip")
+        self._announce_outage(refused)
         if refused is not None:
             return Outcome.lost(span_count, refused)
         return Outcome(span_count, spooled=span_count)
@@ -219,6 +235,7 @@ class OTLPHttpSpanExporter(SpanExporter):
         if not count:
             return Outcome(len(spans), dropped=dropped)
         refused = self.spool.put(self._compress(body), count, gzipped=self._compression == "gzip")
+        self._announce_outage(refused)
         if refused is not None:
             dropped[refused] = dropped.get(refused, 0) + count
             return Outcome(len(spans), dropped=dropped)
@@ -275,11 +292,14 @@ class OTLPHttpSpanExporter(SpanExporter):
         gzipped: bool,
         hurry: threading.Event | None = None,
         window: float | None = None,
+        announce_outage: bool = True,
     ) -> Delivery:
         """Send a ready request body; retry retryable failures within ``window`` seconds.
 
         ``window`` defaults to the policy's; 0 means one attempt. Every attempt and
-        pause also ends by the deadline set with :meth:`set_deadline`.
+        pause also ends by the deadline set with :meth:`set_deadline`. With
+        ``announce_outage`` False, the warning for an outage this request finds waits
+        until the caller spools (or drops) the request, so that it can say which.
         """
         headers = self._gzip_headers if gzipped else self._headers
         window = self.retry.window if window is None else window
@@ -296,10 +316,9 @@ class OTLPHttpSpanExporter(SpanExporter):
                 # Exiting and nothing listens: retries could only use up the exit budget, while
                 # spooling now keeps exit quick (the spool is sent at the next start).
                 break
-            pause = result.retry_after if result.retry_after is not None else self.retry.backoff(attempt)
-            if not self._pause(pause, start + window, hurry):
+            if not self._pause(self.retry.pause(attempt, result.retry_after), start + window, hurry):
                 break
-        self._record(result, span_count)
+        self._record(result, span_count, announce_outage)
         return result
 
     def _pause(self, seconds: float, retry_until: float, hurry: threading.Event | None) -> bool:
@@ -334,10 +353,19 @@ class OTLPHttpSpanExporter(SpanExporter):
             rejected, message = _partial_success(response.content)
             if rejected:
                 warn_once(
-                    ("partial", message),
-                    "botanu: the collector rejected %d span(s) of a batch: %s",
+                    "partial-success-rejected",
+                    "botanu: the collector rejected %d span(s) of a batch: %s (logged once; rejected "
+                    "spans are counted in botanu.stats() as dropped 'rejected_by_collector')",
                     rejected,
                     message or "(no message)",
+                )
+            elif message:  # the OTLP "warning" form: everything accepted, with something to say
+                _stats.add("collector_warnings")
+                warn_once(
+                    "partial-success-warning",
+                    "botanu: the collector accepted a batch with a warning: %s (logged once; such "
+                    "answers are counted in botanu.stats() as 'collector_warnings')",
+                    message,
                 )
             return Delivery(True, False, "ok", status, attempt, rejected)
         text = response.text[:200].strip() if response.content else ""
@@ -347,7 +375,7 @@ class OTLPHttpSpanExporter(SpanExporter):
             return Delivery(False, True, reason, status, attempt, retry_after=retry_after)
         return Delivery(False, False, reason, status, attempt)
 
-    def _record(self, result: Delivery, span_count: int) -> None:
+    def _record(self, result: Delivery, span_count: int, announce_outage: bool = True) -> None:
         """Update the collector's health and say so in the log (once per outage)."""
         if result.delivered:
             if self.health.record_success():
@@ -365,18 +393,36 @@ class OTLPHttpSpanExporter(SpanExporter):
             )
             return
         if self.health.record_failure(result.retry_after):
-            where = (
-                f"kept in the spool at {self.spool.directory} and sent when it is reachable again"
-                if self.spool is not None
-                else "counted in botanu.stats()"
-            )
-            logger.warning(
-                "botanu: cannot deliver spans to the collector at %s (%s). botanu keeps running; "
-                "undelivered spans are %s.",
-                self.endpoint,
-                result.reason,
-                where,
-            )
+            with self._announce_lock:
+                self._unannounced = result.reason
+            if announce_outage:  # no batch to settle here (a replayed file stays in the spool)
+                self._announce_outage(None)
+
+    def _announce_outage(self, refused: str | None, fate: str | None = None) -> None:
+        """Log the outage that began, if not done yet, with what became of the spans that found it.
+
+        ``refused`` is why the spool did not take them (None: it did); ``fate`` overrides both.
+        """
+        if self._unannounced is None:
+            return
+        with self._announce_lock:
+            reason, self._unannounced = self._unannounced, None
+        if reason is None:  # another thread told it
+            return
+        logger.warning(
+            "botanu: cannot deliver spans to the collector at %s (%s). botanu keeps running; "
+            "undelivered spans are %s.",
+            self.endpoint,
+            reason,
+            fate or self._fate(refused),
+        )
+
+    def _fate(self, refused: str | None) -> str:
+        if self.spool is None:
+            return "counted in botanu.stats()"
+        if refused is None:
+            return f"kept in the spool at {self.spool.directory} and sent when it is reachable again"
+        return f"dropped, because the spool at {self.spool.directory} did not take them ({refused})"
 
 
 def _partial_success(content: bytes) -> tuple[int, str]:

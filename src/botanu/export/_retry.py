@@ -5,6 +5,7 @@ Two clocks are involved:
 * within one export request, failed attempts are retried with full-jitter
   exponential backoff for at most ``RetryPolicy.window`` seconds (the OTLP
   specification's retryable cases: 429, 502, 503, 504, connection failures);
+  ``Retry-After`` can lengthen a pause, never shorten it;
 * across requests, :class:`CollectorHealth` remembers that the collector is
   down and until when, so further batches go straight to the spool instead of
   each waiting out its own retries, and only one probe at a time tests whether
@@ -48,6 +49,15 @@ class RetryPolicy:
         """Pause before attempt ``attempt + 1``: uniform in [ceiling / 2, ceiling]."""
         ceiling = min(self.cap, self.base * (2 ** min(attempt - 1, 30)))
         return random.uniform(ceiling / 2, ceiling)
+
+    def pause(self, attempt: int, retry_after: float | None = None) -> float:
+        """Pause before attempt ``attempt + 1``: the backoff, or longer if ``Retry-After`` asked for it.
+
+        ``Retry-After`` never shortens the backoff: "0", or a date already past, from a
+        throttling collector must not turn the retries into a busy loop.
+        """
+        backoff = self.backoff(attempt)
+        return backoff if retry_after is None else max(backoff, retry_after)
 
     def probe_delay(self, failures_in_a_row: int) -> float:
         """Pause before probing a collector that failed ``failures_in_a_row`` times."""
