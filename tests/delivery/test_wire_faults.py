@@ -406,3 +406,21 @@ def test_send_reports_status_attempts_and_reason(otlp_receiver, clean_botanu):
     result = exporter.send(b"", 0)
     assert (result.delivered, result.retryable, result.status, result.attempts) == (False, False, 404, 1)
     exporter.shutdown()
+
+
+def test_log_lines_never_show_a_secret_in_the_endpoint_url(make_pipeline, otlp_receiver, caplog):
+    otlp_receiver.default = Reply(400)
+    refusing = make_pipeline(otlp_receiver.endpoint + "?api-key=SECRETKEY123")
+    with caplog.at_level(logging.INFO, logger="botanu"):
+        refusing.spans(2)
+        refusing.flush()
+        otlp_receiver.close()
+        gone = make_pipeline(
+            otlp_receiver.endpoint + "?api-key=SECRETKEY456", spool_dir=refusing.spool.directory
+        )
+        for _ in range(3):
+            gone.spans(2)
+            gone.flush(1.5)
+    assert "refused 2 span(s)" in caplog.text and "cannot deliver spans" in caplog.text
+    assert "SECRETKEY" not in caplog.text
+    assert caplog.text.count("?api-key=[REDACTED]") >= 2

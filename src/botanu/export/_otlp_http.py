@@ -108,6 +108,7 @@ class OTLPHttpSpanExporter(SpanExporter):
         spool: Spool | None = None,
     ) -> None:
         self.endpoint = endpoint
+        self._shown_endpoint = _masked(endpoint)  # for log lines: a key in the URL never reaches the log
         self._compression = compression
         self._timeout = timeout
         policy = retry or RetryPolicy()
@@ -379,7 +380,7 @@ class OTLPHttpSpanExporter(SpanExporter):
         """Update the collector's health and say so in the log (once per outage)."""
         if result.delivered:
             if self.health.record_success():
-                logger.info("botanu: delivery to %s resumed", self.endpoint)
+                logger.info("botanu: delivery to %s resumed", self._shown_endpoint)
             if self.after_delivery is not None:
                 self.after_delivery()
             return
@@ -387,7 +388,7 @@ class OTLPHttpSpanExporter(SpanExporter):
             warn_once(
                 ("not-retryable", result.status),
                 "botanu: the collector at %s refused %d span(s) (%s); this is not retried",
-                self.endpoint,
+                self._shown_endpoint,
                 span_count,
                 result.reason,
             )
@@ -412,7 +413,7 @@ class OTLPHttpSpanExporter(SpanExporter):
         logger.warning(
             "botanu: cannot deliver spans to the collector at %s (%s). botanu keeps running; "
             "undelivered spans are %s.",
-            self.endpoint,
+            self._shown_endpoint,
             reason,
             fate or self._fate(refused),
         )
@@ -447,3 +448,13 @@ def _connection_reason(error: Exception) -> str:
     if "reset" in text.lower() or "aborted" in text.lower():
         return "connection reset"
     return "connection failed"
+
+
+def _masked(endpoint: str) -> str:
+    """The endpoint with userinfo and secret-looking query values removed, for messages."""
+    try:
+        from botanu.redaction import Redactor
+
+        return Redactor(mode="remove").redact_url(endpoint)
+    except Exception:  # never let a message helper break the exporter
+        return endpoint.split("?", 1)[0]
