@@ -128,7 +128,7 @@ def _number(raw: Any) -> float:
         raise SettingError("expected a number")
     try:
         value = float(raw)
-    except (TypeError, ValueError, OverflowError):
+    except Exception:  # TypeError, ValueError, OverflowError, or the user's own __float__ raising
         raise SettingError("expected a number") from None
     if not math.isfinite(value):
         raise SettingError("expected a finite number")
@@ -190,10 +190,28 @@ def _parse_compression(raw: Any) -> str:
     return value
 
 
+def _header_value(value: str) -> str:
+    """A value an HTTP header can carry: Latin-1 text without control characters (no CR/LF injection)."""
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise SettingError("header values and the API key must be Latin-1 text") from None
+    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+        raise SettingError("header values and the API key must not contain control characters")
+    return value
+
+
+def _parse_api_key(raw: Any) -> str:
+    return _header_value(_parse_str(raw))
+
+
 def _parse_headers(raw: Any) -> dict[str, str]:
     """Headers as a mapping or in the OTEL ``k1=v1,k2=v2`` (URL-encoded) form."""
     if isinstance(raw, Mapping):
-        items = list(raw.items())
+        try:
+            items = list(raw.items())
+        except Exception:  # a user mapping that cannot be read
+            raise SettingError("the mapping could not be read") from None
     elif isinstance(raw, str):
         items = []
         for part in raw.split(","):
@@ -209,7 +227,7 @@ def _parse_headers(raw: Any) -> dict[str, str]:
     for key, value in items:
         if not isinstance(key, str) or not isinstance(value, str) or not re.fullmatch(r"[!-9;-~]+", key):
             raise SettingError("header names and values must be strings (names without spaces or ':')")
-        out[key.lower()] = value
+        out[key.lower()] = _header_value(value)
     return out
 
 
@@ -287,7 +305,7 @@ _SPECS: dict[str, _Spec] = {
         _otel("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"),
         secret=True,
     ),
-    "api_key": _Spec(_parse_str, "BOTANU_API_KEY", secret=True),
+    "api_key": _Spec(_parse_api_key, "BOTANU_API_KEY", secret=True),
     "console": _Spec(_parse_bool, "BOTANU_CONSOLE"),
     "content_capture_rate": _Spec(_parse_rate, "BOTANU_CONTENT_CAPTURE_RATE"),
     "compression": _Spec(

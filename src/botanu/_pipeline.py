@@ -36,6 +36,7 @@ from botanu._enricher import RunEnricher
 from botanu._tracing import INSTRUMENTATION_NAME, reset_tracer
 from botanu._version import __version__
 from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
+from botanu.export._fork import on_exit_without_atexit
 
 logger = logging.getLogger("botanu")
 
@@ -228,6 +229,22 @@ def init(
     ``_switched_off_by`` names a setting that turns export off for this pipeline
     (the configurator's ``OTEL_TRACES_EXPORTER=none``), as ``OTEL_SDK_DISABLED`` does.
     """
+    try:
+        return _init(_instrument, _origin, _switched_off_by, **kwargs)
+    except _safety.BotanuUsageError:
+        raise
+    except Exception as error:
+        # A value whose own methods raise (a __float__ or __iter__ of the user's), or botanu's own
+        # bug: the app starts untraced, with one line saying so, rather than not at all.
+        logger.debug("botanu: init() failed", exc_info=True)
+        _safety.misuse(
+            "init() could not be completed (%s: %s); botanu is not set up", type(error).__name__, error
+        )
+        active = _active
+        return active.settings if active is not None else Settings()
+
+
+def _init(_instrument: bool, _origin: str, _switched_off_by: str | None, **kwargs: Any) -> Settings:
     global _active
     with _lock:
         if _active is not None:
@@ -338,6 +355,9 @@ def _register_atexit() -> None:
     global _atexit_registered
     if not _atexit_registered:
         atexit.register(_at_exit)
+        # Workers leaving through os._exit, and processes dying of a re-raised SIGTERM (uvicorn),
+        # skip atexit: the same exit (flow verdicts, flush, the loss line) runs on those ways out.
+        on_exit_without_atexit(_at_exit)
         _atexit_registered = True
 
 

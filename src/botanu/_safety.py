@@ -114,6 +114,14 @@ class _Shown:
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
+def safe_repr(value: object) -> str:
+    """``repr(value)`` cut to 200 characters, or ``<Type object>`` when the user's ``__repr__`` raises.
+
+    For messages about the user's values: describing a bad value must not raise.
+    """
+    return repr(_Shown(value))
+
+
 def safe_text(value: object) -> str | None:
     """``str(value)``, or None when the user's ``__str__`` raises."""
     try:

@@ -4,6 +4,8 @@ forked children and multiprocessing workers (fork and spawn), processes sharing 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -260,3 +262,138 @@ def test_processes_sharing_a_spool_send_each_file_once(otlp_receiver, tmp_path, 
     names = Counter(s.name for s in otlp_receiver.spans())
     assert len(names) == 300 and set(names.values()) == {1}
     assert list(Path(spool.directory).glob("*.otlp*")) == []
+
+
+BILLIARD_POOL = """
+import json, os, sys, botanu, billiard
+from botanu.export import _fork
+from tests.delivery import _mp_worker
+
+if __name__ == "__main__":
+    settings = dict(endpoint=sys.argv[1], spool_dir=sys.argv[2], instrumentations=False)
+    # celery's usual pattern: botanu.init() in each pool process (worker_process_init), not in the master.
+    pool = billiard.Pool(2, initializer=_mp_worker.init_botanu, initargs=(settings,))
+    pool.map(_mp_worker.emit_one_batch, [f"task{i}" for i in range(6)])
+    pool.close()
+    pool.join()  # the pool processes leave through os._exit
+    wrapped = os._exit is not _fork._ORIGINAL_EXIT
+    print(json.dumps({"main_is_worker": _fork._in_worker_process(), "exit_wrapped": wrapped}))
+"""
+
+
+def test_billiard_workers_that_init_botanu_themselves_flush_on_os_exit(otlp_receiver, tmp_path):
+    pytest.importorskip("billiard")  # celery's pool (installed with celery, in the test extra)
+    result = run_script(BILLIARD_POOL, otlp_receiver.endpoint, str(tmp_path / "spool"))
+    assert result.returncode == 0, result.stderr
+    out = last_json(result.stdout)
+    assert out == {"main_is_worker": False, "exit_wrapped": False}, "the main process's os._exit means now"
+    expected = {f"task{t}-{i}" for t in range(6) for i in range(10)}
+    otlp_receiver.wait_for(lambda r: len(r.spans()) >= len(expected), timeout=5)
+    counts = event_ids(otlp_receiver)
+    assert set(counts) == expected, expected ^ set(counts)
+    assert set(counts.values()) == {1}
+
+
+def test_worker_detection_does_not_import_billiard(tmp_path):
+    script = (
+        "import json, sys, botanu\n"
+        "botanu.init(endpoint=sys.argv[1], spool_dir=sys.argv[2], instrumentations=False)\n"
+        "print(json.dumps('billiard' in sys.modules))\n"
+    )
+    result = run_script(script, endpoint_for(free_port()), str(tmp_path / "spool"))
+    assert result.returncode == 0, result.stderr
+    assert last_json(result.stdout) is False
+
+
+FORKED_CHILD_COLLECTOR_DOWN = """
+import os, sys, botanu
+botanu.init(endpoint=sys.argv[1], spool=False, instrumentations=False, shutdown_timeout=1)
+pid = os.fork()
+if pid == 0:
+    for i in range(30):
+        with botanu.event(event_id=f"child-{i}", customer_id="c", workflow="Down"):
+            pass
+    os._exit(0)  # no atexit: the loss line must come from botanu's os._exit route
+os.waitpid(pid, 0)
+"""
+
+
+def test_a_forked_child_leaving_through_os_exit_reports_what_it_lost(tmp_path):
+    started = time.monotonic()
+    result = run_script(FORKED_CHILD_COLLECTOR_DOWN, endpoint_for(free_port()))
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 1 + 4
+    line = "30 span(s) were not delivered this run: 30 dropped (collector_unavailable: 30)"
+    assert result.stderr.count(line) == 1, result.stderr
+    assert result.stderr.count("not delivered this run") == 1, "the parent lost nothing"
+
+
+# A server's graceful shutdown (uvicorn's): catch SIGTERM, finish, put the default action back and
+# raise the signal again, so the process dies of it and atexit never runs.
+SIGTERM_REREAISED = """
+import os, signal, sys, time, botanu
+botanu.init(endpoint=sys.argv[1], spool_dir=sys.argv[2], instrumentations=False, shutdown_timeout=2)
+for i in range(20):
+    with botanu.event(event_id=f"term-{i}", customer_id="c", workflow="Term"):
+        pass
+send = {"raise_signal": signal.raise_signal, "kill": lambda sig: os.kill(os.getpid(), sig)}[sys.argv[3]]
+caught = []
+signal.signal(signal.SIGTERM, lambda signum, frame: caught.append(signum))
+send(signal.SIGTERM)  # handled by the app: not an exit, so botanu does nothing
+deadline = time.monotonic() + 5
+while not caught and time.monotonic() < deadline:
+    time.sleep(0.01)
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+send(signal.SIGTERM)  # ignored: not an exit either
+print("still queued:", botanu.stats()["in_memory"], flush=True)
+signal.signal(signal.SIGTERM, signal.SIG_DFL)
+send(signal.SIGTERM)
+print("survived", flush=True)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("how", ["raise_signal", "kill"])
+def test_a_process_dying_of_a_reraised_sigterm_flushes_first(otlp_receiver, tmp_path, how):
+    result = run_script(
+        SIGTERM_REREAISED,
+        otlp_receiver.endpoint,
+        str(tmp_path / "spool"),
+        how,
+        env={"OTEL_BSP_SCHEDULE_DELAY": "60000"},  # nothing leaves on a timer: only the exit flush sends
+    )
+    assert result.returncode == -signal.SIGTERM, (result.returncode, result.stdout, result.stderr)
+    assert "still queued: 20" in result.stdout and "survived" not in result.stdout, result.stdout
+    counts = event_ids(otlp_receiver)
+    assert set(counts) == {f"term-{i}" for i in range(20)} and set(counts.values()) == {1}
+
+
+# A signal handler runs on the main thread between two bytecodes, possibly while that thread holds
+# one of botanu's locks (ending a span): its os._exit or re-raise must not wait for that lock.
+EXIT_WHILE_LOCKED = """
+import json, os, signal, sys, time, botanu
+from botanu import _stats
+botanu.init(endpoint=sys.argv[1], spool_dir=sys.argv[2], instrumentations=False, shutdown_timeout=1)
+pid = os.fork()
+if pid == 0:
+    signal.alarm(10)  # should botanu hang here after all, the child still dies (of SIGALRM)
+    with botanu.event(event_id="locked", customer_id="c", workflow="Locked"):
+        pass
+    _stats.lock.acquire()  # as if a SIGTERM handler had interrupted this thread inside the lock
+    if sys.argv[3] == "os._exit":
+        os._exit(7)
+    signal.raise_signal(signal.SIGTERM)
+started = time.monotonic()
+_, status = os.waitpid(pid, 0)
+print(json.dumps({"code": os.waitstatus_to_exitcode(status), "seconds": time.monotonic() - started}))
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+@pytest.mark.parametrize(("how", "code"), [("os._exit", 7), ("raise_signal", -signal.SIGTERM)])
+def test_an_exit_from_code_holding_botanus_lock_ends_within_the_budget(otlp_receiver, tmp_path, how, code):
+    result = run_script(EXIT_WHILE_LOCKED, otlp_receiver.endpoint, str(tmp_path / "spool"), how, timeout=20)
+    assert result.returncode == 0, result.stderr
+    out = last_json(result.stdout)
+    assert out["code"] == code
+    assert out["seconds"] < 1 + 1 + 1.5, "the budget (shutdown_timeout) plus a second, not forever"

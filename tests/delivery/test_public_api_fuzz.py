@@ -1,9 +1,4 @@
-"""Every public ``botanu.*`` call with bad input: no exception escapes (strict mode: only BotanuUsageError).
-
-Known bugs in modules outside delivery are pinned by the ``xfail(strict=True)``
-tests at the end (they start failing, as XPASS, once fixed) and the value
-classes that trigger them are left out of the fuzzing of those parameters.
-"""
+"""Every public ``botanu.*`` call with bad input: nothing escapes (strict mode: only BotanuUsageError)."""
 
 from __future__ import annotations
 
@@ -45,6 +40,12 @@ class HostileRepr(Hostile):
 class HostileEq(Hostile):
     __eq__ = Hostile._boom  # type: ignore[assignment]
     __hash__ = Hostile._boom  # type: ignore[assignment]
+
+
+class Hopeless(HostileEq):
+    """Nothing works, not even ``repr``: what a broken proxy object looks like."""
+
+    __repr__ = Hostile._boom  # type: ignore[assignment]
 
 
 class UserError(Exception):
@@ -363,3 +364,73 @@ def test_hostile_inputs_never_raise_into_user_code(fresh, call, caplog):
         reset_botanu()  # a first init(), not the ignored second one
     with caplog.at_level(logging.WARNING, logger="botanu"):
         call()
+
+
+# ----------------------------------------------------------- bad input: one warning, or BotanuUsageError
+
+
+def _init_with(**settings: Any) -> Callable[[], Any]:
+    options = {"instrumentations": False, "shutdown_timeout": 1, **settings}
+    return lambda: botanu.init(**options)
+
+
+BAD_INPUT_CASES = [
+    pytest.param(lambda: botanu.define_flow(Hopeless(), ["a"]), id="define_flow(hostile name)"),
+    pytest.param(lambda: botanu.define_flow("f", Hopeless()), id="define_flow(hostile nodes)"),
+    pytest.param(
+        lambda: botanu.define_flow("f", [{"id": "a", "type": Hopeless()}]), id="define_flow(node type)"
+    ),
+    pytest.param(
+        lambda: botanu.define_flow("f2", ["a"], timeout=Hopeless()), id="define_flow(hostile timeout)"
+    ),
+    pytest.param(lambda: botanu.define_flow("f3", ["a"], timeout=2**2000), id="define_flow(huge timeout)"),
+    pytest.param(lambda: botanu.load_flows(None), id="load_flows(None)"),
+    pytest.param(lambda: botanu.load_flows(123), id="load_flows(123)"),
+    pytest.param(lambda: botanu.load_flows(Hopeless()), id="load_flows(hostile)"),
+    pytest.param(lambda: botanu.load_flows("\x00\ud800"), id="load_flows(NUL and surrogate)"),
+    pytest.param(_init_with(export_timeout=Hopeless()), id="init(export_timeout)"),
+    pytest.param(_init_with(shutdown_timeout=Hopeless()), id="init(shutdown_timeout)"),
+    pytest.param(_init_with(content_capture_rate=Hopeless()), id="init(content_capture_rate)"),
+    pytest.param(_init_with(spool_max_bytes=Hopeless()), id="init(spool_max_bytes)"),
+    pytest.param(_init_with(spool_max_age=Hopeless()), id="init(spool_max_age)"),
+    pytest.param(_init_with(api_key="k\ud800"), id="init(api_key surrogate)"),
+    pytest.param(_init_with(headers={"x": "\ud800"}), id="init(header surrogate)"),
+]
+
+
+def _botanu_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "botanu" and r.levelno >= logging.WARNING]
+
+
+@pytest.mark.parametrize("call", BAD_INPUT_CASES)
+def test_bad_input_gives_one_warning_and_raises_nothing(fresh, call, caplog):
+    fresh()
+    reset_botanu()  # for init(): a first call, not the ignored second one
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        call()
+    assert len(_botanu_warnings(caplog)) == 1, _botanu_warnings(caplog)
+
+
+@pytest.mark.parametrize("call", BAD_INPUT_CASES)
+def test_bad_input_in_strict_mode_raises_botanu_usage_error(fresh, call):
+    fresh()
+    reset_botanu()
+    _safety.set_strict(True)
+    try:
+        with pytest.raises(botanu.BotanuUsageError):
+            call()
+    finally:
+        _safety.set_strict(None)
+
+
+@pytest.mark.parametrize(
+    "settings", [{"api_key": "k\ud800"}, {"headers": {"x": "\ud800"}}], ids=["api_key", "header"]
+)
+def test_init_with_a_key_no_header_can_carry_raises_nothing(fresh, otlp_receiver, settings):
+    fresh()
+    reset_botanu()
+    # This once raised UnicodeEncodeError while naming the spool directory after the credentials.
+    quick(_init_with(endpoint=otlp_receiver.endpoint, **settings))
+    quick(use_run(event_id="e", customer_id="c", workflow="Key"))
+    assert quick(lambda: botanu.shutdown(1)) in (True, False)
+    assert quick(botanu.stats)["balanced"]

@@ -17,7 +17,7 @@ import pytest
 from botanu import _stats
 from botanu.export import Spool
 from botanu.export import _spool_file as fmt
-from botanu.export._spool import endpoint_key
+from botanu.export._spool import _host_tag, endpoint_key
 from tests.delivery.conftest import ROOT, assert_accounted
 
 
@@ -101,8 +101,9 @@ def test_corrupt_files_are_moved_aside_counted_and_never_stop_replay(tmp_path, c
     assert sorted(p.name for p in (tmp_path / "corrupt").iterdir()) == sorted(names)
     snap = assert_accounted(fresh)
     assert snap["spool_files_corrupt"] == 3
-    assert snap["dropped"] == {"corrupt": 4 + 5 + 6}
-    assert snap["spool_adopted"] == 15, "the damaged files came from another writer"
+    # Another writer's names are believed only where the header agrees: not for the garbage file.
+    assert snap["dropped"] == {"corrupt": 4 + 5}
+    assert snap["spool_adopted"] == 9, "the damaged files came from another writer"
     assert snap["replayed"] == 2
     assert sum("damaged" in r.getMessage() for r in caplog.records) == 1
 
@@ -261,6 +262,105 @@ def test_endpoint_key_separates_collectors_and_credentials_without_leaking_them(
     )
     assert "secret" not in endpoint_key("http://collector:4318/v1/traces", api_key="secret-1")
     assert endpoint_key("https://collector/v1/traces").startswith("collector_443-")
+
+
+def test_endpoint_key_takes_any_string_without_raising():
+    url = "http://collector:4318/v1/traces"
+    keys = {
+        endpoint_key(url),
+        endpoint_key(url, api_key="k\ud800"),  # a lone surrogate: not UTF-8 encodable
+        endpoint_key(url, {"x-tenant": "\ud800"}),
+        endpoint_key("http://[::1/v1/traces"),  # a malformed host
+    }
+    assert len(keys) == 4
+
+
+def test_a_spool_dir_the_os_cannot_take_is_reported_as_unwritable(tmp_path, caplog):
+    for name in ("nul\x00byte", "lone\ud800surrogate"):
+        spool = Spool(tmp_path / name)
+        with caplog.at_level(logging.WARNING, logger="botanu"):
+            assert put(spool) == "spool_unwritable"
+            assert put(spool) == "spool_unwritable"
+        assert spool.claim_oldest() is None and spool.files() == [] and spool.span_count() == 0
+    assert sum("cannot write to the spool" in r.getMessage() for r in caplog.records) == 2
+    assert assert_accounted()["dropped"] == {}, "refused batches are counted by the exporter, not here"
+
+
+# --------------------------------------------------------------------------- what a file name may claim
+
+NOW_MS = int(time.time() * 1000)
+EXPIRED_MS = NOW_MS - 3_600_000
+
+
+def spool_file(directory: Path, created_ms: int, spans: int, writer: str = "ab" * 6, seq: int = 1) -> Path:
+    """A well-formed spool file, as another process would have left it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / fmt.ready_name(created_ms, writer, seq, spans)
+    path.write_bytes(fmt.encode(b"x" * 40, spans, created_ms, gzipped=False))
+    return path
+
+
+def test_a_stray_file_named_like_a_spool_file_cannot_claim_spans_it_does_not_hold(tmp_path):
+    spool = Spool(tmp_path, max_age=60)
+    (tmp_path / fmt.ready_name(EXPIRED_MS, "a" * 12, 1, 999_999_999)).write_bytes(b"not a spool file")
+    (tmp_path / fmt.ready_name(NOW_MS, "b" * 12, 1, 888_888_888)).write_bytes(b"garbage")
+    spool_file(tmp_path, EXPIRED_MS + 1, 3, writer="c" * 12)  # a real file: its name is believed
+    assert spool.claim_oldest() is None
+    snap = assert_accounted(spool)
+    assert snap["dropped"] == {"too_old": 3}, snap
+    assert snap["spool_files_corrupt"] == 1 and snap["spool_adopted"] == 3
+    # The header holds the count in 32 bits: a name claiming more is not a spool file at all.
+    assert fmt.parse_ready(fmt.ready_name(NOW_MS, "d" * 12, 1, 2**32)) is None
+    assert fmt.parse_ready(fmt.ready_name(NOW_MS, "d" * 12, 1, 2**32 - 1)) is not None
+
+
+# --------------------------------------------------------------------------- other collectors' directories
+
+
+def test_expired_files_of_other_collectors_and_old_credentials_are_removed(tmp_path):
+    url = "http://collector:4318/v1/traces"
+    rotated = tmp_path / endpoint_key(url, api_key="old-key")  # never replayed again after a key rotation
+    other = tmp_path / endpoint_key("http://other:4318/v1/traces")
+    unrelated = tmp_path / "not-a-spool"
+    expired = spool_file(rotated, EXPIRED_MS, 3)
+    dead_lease = spool_file(rotated, EXPIRED_MS + 1, 4, seq=2)
+    dead_lease = dead_lease.rename(rotated / fmt.lease_name(dead_lease.name, _host_tag(), dead_pid()))
+    live_lease = spool_file(rotated, EXPIRED_MS + 2, 5, seq=3)
+    live_lease = live_lease.rename(rotated / fmt.lease_name(live_lease.name, _host_tag(), os.getppid()))
+    temp = rotated / fmt.temp_name("ab" * 6, 9, dead_pid())
+    temp.write_bytes(b"half")
+    (rotated / "corrupt").mkdir()
+    old_corrupt = spool_file(rotated / "corrupt", EXPIRED_MS, 6, seq=4)
+    for path in (temp, old_corrupt):
+        os.utime(path, (EXPIRED_MS / 1000, EXPIRED_MS / 1000))
+    fresh = spool_file(other, NOW_MS, 7)
+    neighbour = spool_file(unrelated, EXPIRED_MS, 8)
+
+    spool = Spool(tmp_path / endpoint_key(url, api_key="new-key"), max_age=60)
+    assert spool.claim_oldest() is None, "nothing of theirs is replayed here"
+    gone = [expired, dead_lease, temp, old_corrupt]
+    assert [path.exists() for path in gone] == [False] * 4
+    assert live_lease.exists(), "a lease its (live) process holds is left alone"
+    assert fresh.exists(), "files within max_age wait for their own collector"
+    assert neighbour.exists(), "only directories named like botanu's are touched"
+    snap = assert_accounted()
+    assert snap["dropped"] == {"too_old": 3 + 4} and snap["spool_adopted"] == 3 + 4, snap
+
+    # Once per start-up (then hourly), not on every listing of the spool.
+    later = spool_file(rotated, EXPIRED_MS, 9, seq=5)
+    with spool._lock:
+        spool._rescan_locked()
+    assert later.exists()
+    Spool(spool.directory, max_age=60).claim_oldest()  # the next process
+    assert not later.exists()
+
+
+def test_a_spool_in_a_directory_of_its_own_choosing_leaves_its_neighbours_alone(tmp_path):
+    neighbour = spool_file(tmp_path / endpoint_key("http://other:4318/v1/traces"), EXPIRED_MS, 2)
+    spool = Spool(tmp_path / "my-app-spool", max_age=60)
+    assert spool.claim_oldest() is None
+    assert neighbour.exists()
+    assert _stats.snapshot()["dropped"] == {}
 
 
 # --------------------------------------------------------------------------- crashes

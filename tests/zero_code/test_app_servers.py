@@ -224,23 +224,11 @@ def test_gunicorn_prefork_workers_deliver_every_span_once(
 # --------------------------------------------------------------------------- uvicorn
 
 
-UVICORN_SIGTERM_LOSS = (
-    "uvicorn re-raises SIGTERM with the default handler after its graceful shutdown, so the worker "
-    "dies of the signal and botanu's atexit flush never runs: the spans still queued are neither "
-    "delivered nor spooled nor reported (a gap in botanu, reported; the app's shutdown hook is the "
-    "workaround tested alongside)"
-)
-
-
 @pytest.mark.timeout(30)
 @pytest.mark.parametrize(
     "shutdown_hook",
     [
-        pytest.param(
-            False,
-            id="zero-code-only",
-            marks=pytest.mark.xfail(reason=UVICORN_SIGTERM_LOSS, raises=AssertionError, strict=True),
-        ),
+        pytest.param(False, id="zero-code-only"),
         pytest.param(True, id="lifespan-shutdown-hook"),
     ],
 )

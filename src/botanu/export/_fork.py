@@ -1,22 +1,37 @@
-"""Fork safety and the ``os._exit`` route out of worker processes.
+"""Fork safety, and the ways out of a process that skip ``atexit``.
 
-Two facts shape this module:
+Three facts shape this module:
 
 * after ``fork()`` only the calling thread exists in the child, and any lock
   another thread held is held forever: every botanu object that owns threads or
   locks re-creates them in the child (:func:`after_fork_in_child`);
-* forked workers usually leave through ``os._exit`` (multiprocessing's fork and
+* worker processes usually leave through ``os._exit`` (multiprocessing's fork and
   forkserver children, billiard/celery prefork, many hand-written ``os.fork()``
-  loops), which skips ``atexit``. In forked children (and in multiprocessing
-  children) ``os._exit`` is wrapped so that botanu's delivery processors flush,
-  within their exit budget, before the process ends (:func:`flush_before_os_exit`).
-  The parent process's ``os._exit`` is left alone: there it means "now".
+  loops), which skips ``atexit``. In forked children and in multiprocessing or
+  billiard workers ``os._exit`` is wrapped so that botanu's exit work runs, within
+  its budget, before the process ends. The main process's ``os._exit`` is left
+  alone: there it means "now";
+* servers that catch SIGTERM for a graceful shutdown often end by putting the
+  default handler back and raising the signal again (uvicorn does), so the process
+  dies of it and ``atexit`` never runs. ``signal.raise_signal`` and
+  ``os.kill(os.getpid(), ...)`` are wrapped: when the signal is one that asks a
+  process to end (SIGTERM, SIGINT, SIGHUP) and its disposition is the default one,
+  botanu's exit work runs first. No signal handler is installed or chained: a
+  handler changes what a signal does for the whole app, these wrappers only act
+  when the process has already decided to die.
+
+The exit work is every hook given to :func:`on_exit_without_atexit` (the pipeline's
+own exit: flow verdicts, flush, the loss line), then ``flush_before_exit()`` of every
+delivery processor given to :func:`flush_before_os_exit` (those of a pipeline
+assembled by hand). Each is idempotent, so running it twice costs nothing. It runs
+on a thread of its own, waited for at most its budget (see :func:`_run_exit_work`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 import threading
 import weakref
@@ -29,10 +44,19 @@ class _ExitFlusher(Protocol):
 
 
 _flushers: weakref.WeakSet[Any] = weakref.WeakSet()
+_exit_hooks: list[Callable[[], object]] = []
 _install_lock = threading.Lock()
 _installed = False
 _inner_exit: Callable[[int], Any] | None = None
 _ORIGINAL_EXIT = os._exit
+_inner_raise_signal: Callable[[int], None] = signal.raise_signal
+_inner_kill: Callable[[int, int], None] = os.kill
+
+# Signals whose default action ends the process and that mean "please stop", not "crash":
+# SIGQUIT and SIGABRT (core dumps) and SIGKILL are left alone.
+_ENDING_SIGNALS = frozenset(
+    getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGHUP") if hasattr(signal, name)
+)
 
 
 def after_fork_in_child(method: Callable[[], None]) -> None:
@@ -52,9 +76,21 @@ def after_fork_in_child(method: Callable[[], None]) -> None:
 
 
 def flush_before_os_exit(flusher: _ExitFlusher) -> None:
-    """Have ``flusher.flush_before_exit()`` run before ``os._exit`` in forked and multiprocessing children."""
-    global _installed
+    """Have ``flusher.flush_before_exit()`` run on the ways out that skip ``atexit`` (see the module doc)."""
     _flushers.add(flusher)
+    _install()
+
+
+def on_exit_without_atexit(hook: Callable[[], object]) -> None:
+    """Run ``hook()`` (bounded, idempotent) on the ways out that skip ``atexit``, before the flushers."""
+    with _install_lock:
+        if hook not in _exit_hooks:
+            _exit_hooks.append(hook)
+    _install()
+
+
+def _install() -> None:
+    global _installed
     if _installed:
         return
     with _install_lock:
@@ -63,13 +99,61 @@ def flush_before_os_exit(flusher: _ExitFlusher) -> None:
         _installed = True
     if hasattr(os, "register_at_fork"):
         os.register_at_fork(after_in_child=_wrap_os_exit)
-    if _in_multiprocessing_child():  # created inside a worker (spawn, or init() after fork)
+    if _in_worker_process():  # created inside a worker (spawn, or init() after fork)
         _wrap_os_exit()
+    _wrap_signal_raising()
 
 
-def _in_multiprocessing_child() -> bool:
+def _in_worker_process() -> bool:
+    """True in a multiprocessing or billiard (celery prefork) child process."""
     multiprocessing = sys.modules.get("multiprocessing")
-    return multiprocessing is not None and multiprocessing.parent_process() is not None
+    if multiprocessing is not None and multiprocessing.parent_process() is not None:
+        return True
+    # billiard has no parent_process(); its main process object is the only one without a
+    # parent pid. Looked up only if the app imported it: botanu never imports billiard.
+    billiard_process = sys.modules.get("billiard.process")
+    if billiard_process is None:
+        return False
+    try:
+        return getattr(billiard_process.current_process(), "_parent_pid", None) is not None
+    except Exception:  # another billiard than the one this was written against
+        return False
+
+
+def _run_exit_work() -> None:
+    """Run the exit work on a thread of its own and wait for it at most its budget.
+
+    The caller may be a signal handler (``os._exit`` or a re-raise from a SIGTERM handler) that
+    interrupted botanu's own code on this very thread while it held one of botanu's locks. Run
+    here, the work would wait for that lock forever and the process would never end; on its own
+    thread it waits at most the budget, then the process ends anyway.
+    """
+    worker = threading.Thread(target=_exit_work, name="botanu-exit", daemon=True)
+    try:
+        worker.start()
+    except RuntimeError:  # the interpreter is shutting down: no new threads
+        _exit_work()
+        return
+    worker.join(_exit_budget())
+
+
+def _exit_work() -> None:
+    for hook in list(_exit_hooks):
+        with contextlib.suppress(Exception):
+            hook()
+    for flusher in list(_flushers):
+        with contextlib.suppress(Exception):
+            flusher.flush_before_exit()
+
+
+def _exit_budget() -> float:
+    """The flushers' exit budget (``shutdown_timeout``), plus a second to spool what is left."""
+    budgets = [getattr(flusher, "exit_timeout", 0.0) for flusher in list(_flushers)]
+    budget = max((b for b in budgets if isinstance(b, (int, float))), default=5.0)
+    return min(float(budget), threading.TIMEOUT_MAX / 2) + 1.0
+
+
+# --------------------------------------------------------------------------- os._exit
 
 
 def _wrap_os_exit() -> None:
@@ -81,10 +165,50 @@ def _wrap_os_exit() -> None:
 
 
 def _exit_after_flush(status: int) -> None:
-    """``os._exit`` that first gives botanu's processors their bounded exit flush."""
+    """``os._exit`` that first gives botanu its bounded exit work."""
     try:
-        for flusher in list(_flushers):
-            with contextlib.suppress(Exception):
-                flusher.flush_before_exit()
+        _run_exit_work()
     finally:
         (_inner_exit or _ORIGINAL_EXIT)(status)
+
+
+# --------------------------------------------------------------------------- a re-raised signal
+
+
+def _wrap_signal_raising() -> None:
+    global _inner_raise_signal, _inner_kill
+    if signal.raise_signal is not _raise_signal_after_flush:
+        _inner_raise_signal = signal.raise_signal
+        signal.raise_signal = _raise_signal_after_flush
+    if os.kill is not _kill_after_flush:
+        _inner_kill = os.kill
+        os.kill = _kill_after_flush
+
+
+def _raise_signal_after_flush(signalnum: int) -> None:
+    """``signal.raise_signal`` that first gives botanu its exit work when the signal will end the process."""
+    if _ends_process(signalnum):
+        _run_exit_work()
+    _inner_raise_signal(signalnum)
+
+
+def _kill_after_flush(pid: int, signalnum: int) -> None:
+    """``os.kill`` that first gives botanu its exit work when the process signals itself to end."""
+    if type(pid) is int and pid == os.getpid() and _ends_process(signalnum):
+        _run_exit_work()
+    _inner_kill(pid, signalnum)
+
+
+def _ends_process(signalnum: int) -> bool:
+    """Whether ``signalnum`` delivered now ends the process: a stopping signal with its default action."""
+    try:
+        if not isinstance(signalnum, int) or signalnum not in _ENDING_SIGNALS:
+            return False
+        if signal.getsignal(signalnum) is not signal.SIG_DFL:
+            return False
+        # Blocked in this thread, it is not delivered now (raise_signal targets the calling thread).
+        if hasattr(signal, "pthread_sigmask") and signalnum in signal.pthread_sigmask(signal.SIG_BLOCK, ()):
+            return False
+    except Exception:  # a bad argument: the original function reports it to the caller
+        return False
+    return True

@@ -6,7 +6,10 @@
   and counted, never replayed, never fatal.
 * **Bounded.** ``max_bytes`` and ``max_age``: the oldest files are evicted to
   make room, expired ones are removed; each evicted span is counted as dropped
-  with its reason. A read-only or full disk costs a warning and a counter.
+  with its reason. Directories of other collectors or credentials next to this
+  one (an endpoint change, a key rotation) are never replayed from here, so their
+  expired files are removed too (:meth:`Spool._sweep_siblings_locked`). A
+  read-only or full disk costs a warning and a counter.
 * **Shared safely.** Any number of processes may use one directory. A process
   replays a file only after renaming it to a lease name carrying its host and
   pid, which exactly one process can do; leases of dead processes (or older
@@ -51,6 +54,10 @@ _EMPTY_RELIST_INTERVAL = 0.2
 _TEMP_MAX_AGE = 60.0
 # Corrupt files kept for inspection (the oldest are deleted beyond this).
 _CORRUPT_KEPT = 20
+# How often the directories of other collectors / credentials are checked for expired files.
+_SWEEP_INTERVAL = 3600.0
+# The name endpoint_key() gives a directory: only directories named so are swept as siblings.
+_ENDPOINT_DIR = re.compile(r"^[A-Za-z0-9._-]{1,64}_\d{1,5}-[0-9a-f]{12}$")
 
 
 def default_spool_root() -> Path:
@@ -73,13 +80,18 @@ def endpoint_key(endpoint: str, headers: Mapping[str, str] | None = None, api_ke
     Readable host and port, plus a hash of everything that decides where and as whom
     the data lands (the secrets themselves never appear in the name).
     """
-    parsed = urllib.parse.urlsplit(endpoint)
-    host = re.sub(r"[^A-Za-z0-9.-]", "_", parsed.hostname or "collector")[:64]
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    try:
+        parsed = urllib.parse.urlsplit(endpoint)
+        hostname, port = parsed.hostname, parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:  # a malformed host or port: the hash alone tells collectors apart
+        hostname, port = None, 0
+    host = re.sub(r"[^A-Za-z0-9.-]", "_", hostname or "collector")[:64]
     identity = "\n".join(
         [endpoint, api_key or "", *(f"{k.lower()}={v}" for k, v in sorted((headers or {}).items()))]
     )
-    return f"{host}_{port}-{hashlib.sha256(identity.encode()).hexdigest()[:12]}"
+    # surrogatepass: a lone surrogate in a key is the exporter's problem to report, not a crash here.
+    digest = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{host}_{port}-{digest[:12]}"
 
 
 @dataclass(frozen=True)
@@ -144,6 +156,8 @@ class Spool:
         self.durable = durable
         self.lease_ttl = lease_ttl
         self._host = _host_tag()
+        # Not reset in a forked child: the parent's sweep covers its workers too.
+        self._swept_at = -_SWEEP_INTERVAL
         self._init_process_state()
         after_fork_in_child(self.after_fork)
 
@@ -186,7 +200,7 @@ class Spool:
                         return "spool_full"
                 self._candidates.append(self._write_locked(payload, span_count, gzipped))
                 self._bytes = (self._bytes or 0) + size
-            except OSError as error:
+            except (OSError, ValueError) as error:  # ValueError: a path the OS cannot take (a NUL byte)
                 self._warn_unwritable(error)
                 return "spool_unwritable"
         return None
@@ -221,26 +235,30 @@ class Spool:
             raise
         return entry
 
-    def _warn_unwritable(self, error: OSError) -> None:
-        kind = errno.errorcode.get(error.errno or 0, type(error).__name__)
+    def _warn_unwritable(self, error: OSError | ValueError) -> None:
+        code = getattr(error, "errno", None)
+        kind = errno.errorcode.get(code or 0, type(error).__name__)
         warn_once(
             ("spool-unwritable", str(self.directory), kind),
-            "botanu: cannot write to the spool at %s (%s); spans the collector could not take are "
+            "botanu: cannot write to the spool at %r (%s); spans the collector could not take are "
             "dropped instead (counted in botanu.stats())",
-            self.directory,
-            error.strerror or error,
+            str(self.directory),
+            getattr(error, "strerror", None) or error,
         )
 
     # ------------------------------------------------------------------ trimming
 
     def _rescan_locked(self) -> None:
         """List the directory: exact size, expired files removed, stale leases and temp files recovered."""
+        if time.monotonic() - self._swept_at >= _SWEEP_INTERVAL:
+            self._swept_at = time.monotonic()
+            self._sweep_siblings_locked()
         now_wall = time.time()
         total = 0
         ready: list[fmt.SpoolName] = []
         try:
             entries = list(os.scandir(self.directory))
-        except FileNotFoundError:
+        except (OSError, ValueError):  # not there yet, or unreadable: nothing to replay from it
             entries = []
         for entry in entries:
             name = entry.name
@@ -288,20 +306,94 @@ class Spool:
             self._remove_ready_locked(self._candidates.popleft(), "spool_full")
 
     def _remove_ready_locked(self, entry: fmt.SpoolName, reason: str) -> None:
-        # Lease first, so a file another process is replaying is never counted twice.
-        path = self.directory / entry.name
-        lease = self.directory / fmt.lease_name(entry.name, self._host, os.getpid())
+        size = self._remove_locked(self.directory, entry.name, entry, reason)
+        if size is not None and self._bytes is not None:
+            self._bytes -= size
+
+    def _remove_locked(self, directory: Path, name: str, entry: fmt.SpoolName, reason: str) -> int | None:
+        """Delete ``directory/name`` (ready or leased file ``entry``) unsent and count it; return its size."""
+        # Lease first, so a file another process is replaying (or removing) is never counted twice.
+        lease = directory / fmt.lease_name(entry.name, self._host, os.getpid())
         try:
-            size = path.stat().st_size
-            os.rename(path, lease)
+            os.rename(directory / name, lease)
+            with open(lease, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                head = handle.read(fmt.HEADER_SIZE)
             os.unlink(lease)
         except OSError:
-            return
-        if self._bytes is not None:
-            self._bytes -= size
+            return None
+        spans = self._believed_spans(entry, head)
         if entry.writer != self._writer:
-            _stats.spool_adopted(entry.span_count)
-        _stats.spool_dropped(reason, entry.span_count)
+            _stats.spool_adopted(spans)
+        _stats.spool_dropped(reason, spans)
+        return size
+
+    def _believed_spans(self, entry: fmt.SpoolName, head: bytes) -> int:
+        """How many spans a file removed unsent is counted as.
+
+        Our own files: what the name says (the counters were told exactly that when it was
+        written). Anyone else's: the name only if the header agrees, so a stray or damaged file
+        named like a spool file cannot claim a billion spans in ``botanu.stats()``.
+        """
+        if entry.writer == self._writer or fmt.header_span_count(head) == entry.span_count:
+            return entry.span_count
+        return 0
+
+    def _sweep_siblings_locked(self) -> None:
+        """Remove expired files in the directories of other collectors or credentials beside this one.
+
+        After an endpoint change or a key rotation no process replays those directories any more,
+        and without this their files would stay on disk forever. Only directories named like
+        :func:`endpoint_key` names them are touched, and only when this one is named so too (a
+        directory given by hand may sit among unrelated ones). They do not count towards
+        ``max_bytes``: that is each directory's own cap.
+        """
+        if not _ENDPOINT_DIR.match(self.directory.name):
+            return
+        try:
+            siblings = [
+                Path(entry.path)
+                for entry in os.scandir(self.directory.parent)
+                if entry.name != self.directory.name
+                and _ENDPOINT_DIR.match(entry.name)
+                and entry.is_dir(follow_symlinks=False)
+            ]
+        except (OSError, ValueError):
+            return
+        for sibling in siblings:
+            self._expire_in_locked(sibling)
+
+    def _expire_in_locked(self, directory: Path) -> None:
+        now_wall = time.time()
+        try:
+            entries = list(os.scandir(directory))
+        except (OSError, ValueError):
+            return
+        for entry in entries:
+            name = entry.name
+            lease = fmt.parse_lease(name)
+            parsed = fmt.parse_ready(lease[0] if lease else name)
+            try:
+                age = now_wall - entry.stat(follow_symlinks=False).st_mtime
+            except OSError:
+                continue
+            if parsed is not None:
+                expired = (now_wall * 1000 - parsed.created_ms) / 1000 > self.max_age
+                if expired and (lease is None or self._lease_is_stale(lease, age)):
+                    self._remove_locked(directory, name, parsed, "too_old")
+            elif name.endswith(fmt.TEMP_SUFFIX) and age > _TEMP_MAX_AGE:
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+            elif name == "corrupt":
+                self._expire_corrupt(Path(entry.path), now_wall)
+
+    def _expire_corrupt(self, corrupt_dir: Path, now_wall: float) -> None:
+        """Files kept for inspection go once they are older than ``max_age`` (already counted)."""
+        with contextlib.suppress(OSError, ValueError):
+            for entry in os.scandir(corrupt_dir):
+                if now_wall - entry.stat(follow_symlinks=False).st_mtime > self.max_age:
+                    with contextlib.suppress(OSError):
+                        os.unlink(entry.path)
 
     # ------------------------------------------------------------------ replaying
 
@@ -331,6 +423,7 @@ class Spool:
         except OSError:
             return None  # another process took it first (or it was evicted)
         adopted = entry.writer != self._writer
+        data = b""
         try:
             os.utime(lease)  # the lease's age counts from now
             data = lease.read_bytes()
@@ -338,13 +431,16 @@ class Spool:
             if record.span_count != entry.span_count:
                 raise fmt.CorruptSpoolFile("span count differs from the file name")
         except (OSError, fmt.CorruptSpoolFile) as error:
-            self._quarantine_locked(entry, lease, adopted, error)
+            spans = self._believed_spans(entry, data[: fmt.HEADER_SIZE])
+            self._quarantine_locked(entry, lease, adopted, error, spans)
             return None
         if adopted:
             _stats.spool_adopted(entry.span_count)
         return Claim(entry, lease, record, len(data), adopted)
 
-    def _quarantine_locked(self, entry: fmt.SpoolName, lease: Path, adopted: bool, error: Exception) -> None:
+    def _quarantine_locked(
+        self, entry: fmt.SpoolName, lease: Path, adopted: bool, error: Exception, spans: int
+    ) -> None:
         corrupt_dir = self.directory / "corrupt"
         try:
             corrupt_dir.mkdir(mode=0o700, exist_ok=True)
@@ -364,8 +460,8 @@ class Spool:
         )
         _stats.add("spool_files_corrupt")
         if adopted:
-            _stats.spool_adopted(entry.span_count)
-        _stats.spool_dropped("corrupt", entry.span_count)
+            _stats.spool_adopted(spans)
+        _stats.spool_dropped("corrupt", spans)
 
     def complete(self, claim: Claim, rejected: int = 0) -> None:
         """The collector took the claimed file: delete it."""
@@ -403,7 +499,7 @@ class Spool:
         """Ready (unleased) files, oldest first."""
         try:
             names = os.listdir(self.directory)
-        except FileNotFoundError:
+        except (OSError, ValueError):
             return []
         parsed = [fmt.parse_ready(name) for name in names]
         return sorted((p for p in parsed if p is not None), key=lambda p: p.name)
@@ -421,5 +517,5 @@ class Spool:
     def _names(self) -> list[str]:
         try:
             return os.listdir(self.directory)
-        except FileNotFoundError:
+        except (OSError, ValueError):
             return []

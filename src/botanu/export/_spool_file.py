@@ -10,7 +10,9 @@ file cut short or damaged anywhere (a flipped gzip flag included) is recognised 
 corrupt and never replayed as if whole (writes also go through a temp file and a rename).
 
 Names sort oldest first and say who wrote the file and how many spans it holds,
-so the spool can be accounted for and trimmed without opening files::
+so the spool can be trimmed without reading files (a file another process wrote
+is counted by its name only when its header says the same, see
+:func:`header_span_count`)::
 
     ready     0001712345678901-<writer>-<seq, 10 digits>-<spans>.otlp
     leased    <ready name>.lease-<host>-<pid>     (renamed atomically by the one process replaying it)
@@ -34,7 +36,9 @@ READY_SUFFIX = ".otlp"
 LEASE_MARK = ".lease-"
 TEMP_SUFFIX = ".tmp"
 
-_READY = re.compile(r"^(\d{16})-([0-9a-f]{12})-(\d+)-(\d+)\.otlp$")
+# The span count is the header's u32: a name claiming more is not a spool file.
+_READY = re.compile(r"^(\d{16})-([0-9a-f]{12})-(\d+)-(\d{1,10})\.otlp$")
+_MAX_SPANS = 0xFFFFFFFF
 _LEASE = re.compile(r"^(.+\.otlp)\.lease-([A-Za-z0-9_.-]*)-(\d+)$")
 _TEMP = re.compile(r"^\.([0-9a-f]{12})-(\d+)-(\d+)\.tmp$")
 
@@ -60,7 +64,7 @@ def ready_name(created_ms: int, writer: str, seq: int, span_count: int) -> str:
 
 def parse_ready(name: str) -> SpoolName | None:
     match = _READY.match(name)
-    if match is None:
+    if match is None or int(match.group(4)) > _MAX_SPANS:
         return None
     return SpoolName(name, int(match.group(1)), match.group(2), int(match.group(3)), int(match.group(4)))
 
@@ -103,6 +107,17 @@ class SpoolRecord:
     span_count: int
     created_ms: int
     gzipped: bool
+
+
+def header_span_count(head: bytes) -> int | None:
+    """The span count in a file's header (its first :data:`HEADER_SIZE` bytes), or None if it has none.
+
+    Cheap (the payload is not checked): enough to tell a botanu file from a stray one named like it.
+    """
+    if len(head) < HEADER_SIZE:
+        return None
+    magic, _, span_count, _, _, _ = _HEADER.unpack_from(head)
+    return span_count if magic == MAGIC else None
 
 
 def decode(data: bytes) -> SpoolRecord:

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import PurePath
 from typing import Any
 
-from botanu._safety import misuse, user_call_site
+from botanu._safety import misuse, safe_repr, user_call_site
 from botanu.flows._api import act, assert_
 from botanu.flows._loader import read_flows_file
 from botanu.flows._model import Flow, FlowDefinitionError, FlowNode, build_flow, declared_flows, register
@@ -86,8 +87,10 @@ def load_flows(path: str | os.PathLike[str]) -> list[Flow]:
     """
     try:
         flows = read_flows_file(path)
-    except (OSError, UnicodeDecodeError, FlowDefinitionError) as error:
-        misuse("load_flows(%r): %s; no flows declared", os.fspath(path), error, site=user_call_site())
+    except (OSError, FlowDefinitionError) as error:
+        # os.fspath() only where it cannot raise: the value may be no path at all.
+        shown = safe_repr(os.fspath(path) if isinstance(path, (str, bytes, PurePath)) else path)
+        misuse("load_flows(%s): %s; no flows declared", shown, error, site=user_call_site())
         return []
     for flow in flows:
         register(flow)

@@ -40,17 +40,30 @@ YAML_MISSING = (
 
 def read_flows_file(path: str | os.PathLike[str]) -> list[Flow]:
     """Parse the flows in ``path``; raises :class:`FlowDefinitionError` or ``OSError``."""
-    path = os.fspath(path)
-    with open(path, encoding="utf-8") as handle:
-        text = handle.read()
+    path = _path_text(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+    except ValueError as error:  # a name the OS cannot take (NUL, lone surrogates), or not UTF-8 text
+        raise FlowDefinitionError(f"{path!r}: cannot be read ({error})") from None
     if path.lower().endswith(".json"):
         try:
             document = json.loads(text)
-        except ValueError as error:
+        except (ValueError, RecursionError) as error:
             raise FlowDefinitionError(f"{path}: not valid JSON ({error})") from None
     else:
         document = _load_yaml(text, path)
     return flows_from_document(document, source=path)
+
+
+def _path_text(path: object) -> str:
+    """``path`` as text; anything that is not a path is a :class:`FlowDefinitionError`, not a TypeError."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise FlowDefinitionError(f"expected a file path (str or os.PathLike), got {type(path).__name__}")
+    try:
+        return os.fsdecode(path)
+    except Exception as error:  # a PathLike whose __fspath__ raises or returns something else
+        raise FlowDefinitionError(f"the path could not be read ({type(error).__name__})") from None
 
 
 def _load_yaml(text: str, path: str) -> Any:
@@ -60,7 +73,7 @@ def _load_yaml(text: str, path: str) -> Any:
         raise FlowDefinitionError(YAML_MISSING) from None
     try:
         return yaml.safe_load(text)
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, RecursionError) as error:
         raise FlowDefinitionError(f"{path}: not valid YAML ({error})") from None
 
 

@@ -7,6 +7,7 @@ verdict: without a declaration nobody knows which nodes a run still waits for.
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -15,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from botanu._safety import safe_repr
 from botanu.flows._names import NODE_TYPES
 
 MAX_NODES = 256
@@ -75,24 +77,31 @@ def parse_duration(value: object, what: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int too large for a float: too long, like any infinite value
+            seconds = math.inf
     elif isinstance(value, str) and (match := _DURATION.match(value)):
         seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     else:
         raise FlowDefinitionError(
-            f"{what}: timeout must be seconds or a string like '500ms', '5s', '2m'; got {value!r}"
+            f"{what}: timeout must be seconds or a string like '500ms', '5s', '2m'; got {safe_repr(value)}"
         )
     if not math.isfinite(seconds) or seconds <= 0:
-        raise FlowDefinitionError(f"{what}: timeout must be a positive duration, got {value!r}")
+        raise FlowDefinitionError(f"{what}: timeout must be a positive duration, got {safe_repr(value)}")
     return seconds
 
 
 def _name(value: object, what: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise FlowDefinitionError(f"{what} must be a non-empty string, got {value!r}")
+        raise FlowDefinitionError(f"{what} must be a non-empty string, got {safe_repr(value)}")
     if len(value) > MAX_NAME_CHARS:
         raise FlowDefinitionError(f"{what} is longer than {MAX_NAME_CHARS} characters")
     return value.strip()
+
+
+def _field_name(key: object) -> str:
+    return key if isinstance(key, str) else safe_repr(key)
 
 
 def _node(spec: FlowNode | Mapping[str, Any] | str, flow: str) -> FlowNode:
@@ -113,17 +122,17 @@ def _node(spec: FlowNode | Mapping[str, Any] | str, flow: str) -> FlowNode:
     unknown = set(spec) - {"id", "dep_ids", "deps", "timeout", "type", "description"}
     if unknown:
         raise FlowDefinitionError(
-            f"flow {flow!r}: unknown node field(s) {', '.join(sorted(map(str, unknown)))}"
+            f"flow {flow!r}: unknown node field(s) {', '.join(sorted(map(_field_name, unknown)))}"
         )
     node_id = _name(spec.get("id"), f"flow {flow!r}: a node id")
     where = f"flow {flow!r}, node {node_id!r}"
     raw_deps = spec.get("dep_ids", spec.get("deps")) or ()
     if isinstance(raw_deps, str) or not isinstance(raw_deps, Iterable):
-        raise FlowDefinitionError(f"{where}: dep_ids must be a list of node ids, got {raw_deps!r}")
+        raise FlowDefinitionError(f"{where}: dep_ids must be a list of node ids, got {safe_repr(raw_deps)}")
     deps = tuple(_name(dep, f"{where}: a dependency id") for dep in raw_deps)
     node_type = spec.get("type")
-    if node_type is not None and node_type not in NODE_TYPES:
-        raise FlowDefinitionError(f"{where}: type must be 'act' or 'assert', got {node_type!r}")
+    if node_type is not None and (not isinstance(node_type, str) or node_type not in NODE_TYPES):
+        raise FlowDefinitionError(f"{where}: type must be 'act' or 'assert', got {safe_repr(node_type)}")
     description = spec.get("description")
     return FlowNode(
         id=node_id,
@@ -141,10 +150,27 @@ def build_flow(
 
     Checks: non-empty unique ids, dependencies that name declared nodes, no cycles.
     """
+    try:
+        return _build_flow(name, nodes, timeout)
+    except FlowDefinitionError:
+        raise
+    except Exception as error:  # the user's objects misbehaved (an __iter__, __eq__ or __str__ that raises)
+        raise FlowDefinitionError(
+            f"the declaration could not be read: {type(error).__name__} raised by one of its values"
+        ) from None
+
+
+def _build_flow(name: object, nodes: object, timeout: object) -> Flow:
     flow_name = _name(name, "a flow name")
     if isinstance(nodes, (str, Mapping)) or not isinstance(nodes, Iterable):
         raise FlowDefinitionError(f"flow {flow_name!r}: nodes must be a list, got {type(nodes).__name__}")
-    built = [_node(spec, flow_name) for spec in nodes]
+    try:
+        specs = list(itertools.islice(nodes, MAX_NODES + 1))  # an endless iterator must not hang the app
+    except Exception as error:  # a user iterable that raises
+        raise FlowDefinitionError(
+            f"flow {flow_name!r}: nodes could not be read ({type(error).__name__} while iterating)"
+        ) from None
+    built = [_node(spec, flow_name) for spec in specs]
     if not built:
         raise FlowDefinitionError(f"flow {flow_name!r} has no nodes")
     if len(built) > MAX_NODES:
