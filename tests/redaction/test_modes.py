@@ -98,3 +98,11 @@ def test_redacting_twice_changes_nothing(mode: str) -> None:
 def test_replacement_never_contains_the_secret(mode: str, secret: Secret) -> None:
     out = Redactor(mode=mode).redact_value("password", secret.needle)
     assert secret.needle not in out
+
+
+def test_any_str_is_a_usable_hash_key():
+    redactor = Redactor(mode="hash", hash_key="\x00\ud800")
+    first = redactor.redact_text("password=hunter2-secret")
+    assert "hunter2" not in first and first == Redactor(mode="hash", hash_key="\x00\ud800").redact_text(
+        "password=hunter2-secret"
+    )

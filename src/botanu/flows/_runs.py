@@ -433,6 +433,11 @@ def _after_fork_in_child() -> None:
     tracker._lock = threading.Lock()
     tracker._wakeup = threading.Condition(tracker._lock)
     tracker._timer = None  # threads do not survive fork; a new one starts when needed
+    # The parent's runs are the parent's to report: a child reporting them too would emit a
+    # second verdict for each at its exit.
+    tracker._runs.clear()
+    tracker._heap.clear()
+    tracker.data_bytes = 0
 
 
 if hasattr(os, "register_at_fork"):

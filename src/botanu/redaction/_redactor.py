@@ -137,7 +137,7 @@ class Redactor:
             misuse("unknown redaction mode %s (expected mask, remove or hash); using mask", shown)
             mode = "mask"
         if isinstance(hash_key, str):
-            hash_key = hash_key.encode("utf-8")
+            hash_key = hash_key.encode("utf-8", "surrogatepass")  # any str is a usable key
         elif hash_key is not None and not isinstance(hash_key, bytes):
             misuse("redaction hash_key must be str or bytes; using a random per-process key")
             hash_key = None
