@@ -32,7 +32,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -250,27 +250,22 @@ class DeliveryProcessor(SpanProcessor):
     # ------------------------------------------------------------------ the worker
 
     def _start_worker(self) -> None:
-        with self._start_lock:
-            if self._worker is not None or self._stopping:
-                return
-            worker = threading.Thread(target=self._work, name="botanu-export", daemon=True)
-            try:
-                worker.start()
-            except RuntimeError:  # interpreter shutting down: flushes run inline instead
-                return
-            self._worker = worker
+        self._start_thread("_worker", self._work, "botanu-export")
 
     def _start_spiller(self) -> None:
         # Started the first time the queue is half full, so most processes never have this thread.
+        self._start_thread("_spiller", self._spill_loop, "botanu-spill")
+
+    def _start_thread(self, slot: str, target: Callable[[], None], name: str) -> None:
         with self._start_lock:
-            if self._spiller is not None or self._stopping:
+            if getattr(self, slot) is not None or self._stopping:
                 return
-            spiller = threading.Thread(target=self._spill_loop, name="botanu-spill", daemon=True)
+            thread = threading.Thread(target=target, name=name, daemon=True)
             try:
-                spiller.start()
-            except RuntimeError:  # interpreter shutting down
+                thread.start()
+            except RuntimeError:  # interpreter shutting down: flushes run inline instead
                 return
-            self._spiller = spiller
+            setattr(self, slot, thread)
 
     def _work(self) -> None:
         while not self._stopping:
