@@ -17,6 +17,7 @@ export for every attribute, these included.
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Mapping
 from datetime import date, datetime, timezone
 from datetime import time as dt_time
@@ -80,10 +81,27 @@ def attribute_value(value: Any) -> Any:
             return array
     if isinstance(value, (Mapping, list, tuple, set, frozenset)):
         try:
-            return _cut(json.dumps(value, default=_json_default, ensure_ascii=False, sort_keys=True))
+            return _cut(_bounded_json(value))
         except (TypeError, ValueError):  # keys that cannot be sorted, circular references
-            return _cut(repr(value))
+            return _cut(reprlib.repr(value))
     return _cut(str(_json_default(value)))
+
+
+def _bounded_json(value: Any) -> str:
+    """JSON text of ``value``, produced only as far as the attribute keeps (a few KB).
+
+    Encoding stops there, so a huge list or a structure that shares its parts many
+    times over costs no more than a small one.
+    """
+    encoder = json.JSONEncoder(default=_json_default, ensure_ascii=False, sort_keys=True)
+    parts: list[str] = []
+    size = 0
+    for chunk in encoder.iterencode(value):
+        parts.append(chunk)
+        size += len(chunk)
+        if size > MAX_STRING_CHARS:
+            break
+    return "".join(parts)
 
 
 def _primitive_array(values: list[Any] | tuple[Any, ...]) -> list[Any] | None:

@@ -196,7 +196,7 @@ def _header_value(value: str) -> str:
         value.encode("latin-1")
     except UnicodeEncodeError:
         raise SettingError("header values and the API key must be Latin-1 text") from None
-    if any(ord(char) < 32 or ord(char) == 127 for char in value):
+    if any((ord(char) < 32 and char != "\t") or ord(char) == 127 for char in value):  # tab is allowed
         raise SettingError("header values and the API key must not contain control characters")
     return value
 

@@ -236,9 +236,13 @@ def init(
     except Exception as error:
         # A value whose own methods raise (a __float__ or __iter__ of the user's), or botanu's own
         # bug: the app starts untraced, with one line saying so, rather than not at all.
-        logger.debug("botanu: init() failed", exc_info=True)
-        _safety.misuse(
-            "init() could not be completed (%s: %s); botanu is not set up", type(error).__name__, error
+        # Not misuse(): bad input is reported (or raised, in strict mode) where it is parsed; what
+        # reaches this point is botanu's own failure, which strict mode must not turn into the app's.
+        logger.warning(
+            "botanu: init() could not be completed (%s: %s); botanu is not set up",
+            type(error).__name__,
+            error,
+            exc_info=logger.isEnabledFor(logging.DEBUG),
         )
         active = _active
         return active.settings if active is not None else Settings()

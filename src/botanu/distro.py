@@ -48,7 +48,8 @@ class BotanuDistro(BaseDistro):
 
     def _configure(self, **kwargs: Any) -> None:
         for name, value in DISTRO_DEFAULTS.items():
-            os.environ.setdefault(name, value)
+            if not os.environ.get(name, "").strip():  # an empty variable counts as unset, as in OTel
+                os.environ[name] = value
 
     def load_instrumentor(self, entry_point: EntryPoint, **kwargs: Any) -> None:
         """Called by opentelemetry-instrument for each installed instrumentor it has not disabled."""

@@ -25,6 +25,7 @@ import fnmatch
 import ipaddress
 import logging
 import re
+import threading
 import urllib.parse
 from collections.abc import Iterable, Sequence
 
@@ -111,8 +112,9 @@ class HostPatterns:
             name, want_port = _split_port(pattern)
             if want_port and want_port != "*" and str(port) != want_port:
                 continue
-            # "10.0.*" names addresses: it must not match a DNS name such as 10.0.attacker.example.
-            if _IP_PATTERN.fullmatch(name) and not host_is_ip:
+            # "10.0.*" names addresses: it must not match a DNS name such as 10.0.attacker.example
+            # ("*" alone names every host).
+            if _IP_PATTERN.fullmatch(name) and name.strip("*") and not host_is_ip:
                 continue
             if fnmatch.fnmatchcase(host, name):
                 return True
@@ -170,6 +172,21 @@ def _is_ip(host: str) -> bool:
     return True
 
 
+def _strip_carried_identity(carrier: CarrierT, setter: Setter) -> None:
+    """Remove identity entries from a ``baggage`` header the carrier already holds."""
+    try:
+        existing = carrier.get("baggage") if hasattr(carrier, "get") else None  # type: ignore[union-attr]
+        if not isinstance(existing, str):
+            return
+        kept = strip_identity(existing)
+        if kept:
+            setter.set(carrier, "baggage", kept)
+        else:
+            del carrier["baggage"]  # type: ignore[index, attr-defined]
+    except Exception:  # an unusual carrier: the header may then stay as the client copied it
+        logger.debug("botanu: could not check a carried baggage header", exc_info=True)
+
+
 class BotanuBaggagePropagator(TextMapPropagator):
     """W3C baggage with botanu's outbound and inbound rules (see the module docstring)."""
 
@@ -186,6 +203,11 @@ class BotanuBaggagePropagator(TextMapPropagator):
         identity = tuple(key for key in entries if key in IDENTITY_KEYS)
         if identity and not self._destination_allowed(ctx):
             ctx = with_baggage(ctx, {}, remove=identity)
+            if len(identity) == len(entries):
+                # Nothing left to inject, so the W3C propagator writes no header: one already in
+                # the carrier (httpx copies the first hop's headers to a redirect) must lose it too.
+                _strip_carried_identity(carrier, setter)
+                return
         self._w3c.inject(carrier, ctx, setter)
 
     def _destination_allowed(self, ctx: Context) -> bool:
@@ -225,9 +247,29 @@ class BotanuBaggagePropagator(TextMapPropagator):
 MAX_ENTRIES = 180
 MAX_ENTRY_BYTES = 4096
 MAX_HEADER_BYTES = 8192
-_TOKEN = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_OCTETS = r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*"  # W3C baggage-octet
-_ENTRY = re.compile(rf"[ \t]*({_TOKEN})[ \t]*=[ \t]*({_OCTETS})[ \t]*(;[^,]*)?")
+# Each part is checked with one character class, never a pattern that can backtrack: these
+# run on every inbound request, on text the caller chose.
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_OCTETS_RE = re.compile(r"[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*")  # W3C baggage-octet
+
+
+def _parse_entry(raw: str) -> tuple[str, str, str | None] | None:
+    """``(key, value, properties or None)`` of one list member, or None when it is malformed."""
+    head, semi, properties = raw.partition(";")
+    key, eq, value = head.partition("=")
+    key, value = key.strip(" \t"), value.strip(" \t")
+    if not eq or not _TOKEN_RE.fullmatch(key) or not _OCTETS_RE.fullmatch(value):
+        return None
+    if semi and not all(_valid_property(prop) for prop in properties.split(";")):
+        return None
+    return key, value, properties.strip(" \t") if semi else None
+
+
+def _valid_property(prop: str) -> bool:
+    name, eq, value = prop.partition("=")
+    if not _TOKEN_RE.fullmatch(name.strip(" \t")):
+        return False
+    return not eq or _OCTETS_RE.fullmatch(value.strip(" \t")) is not None
 
 
 def bounded_header(values: Sequence[str] | None) -> str:
@@ -243,16 +285,22 @@ def bounded_header(values: Sequence[str] | None) -> str:
     kept: list[str] = []
     size = dropped = 0
     for raw in ",".join(v for v in values if isinstance(v, str)).split(","):
-        if not raw.strip(" \t"):
-            continue
-        match = _ENTRY.fullmatch(raw)
         entry = raw.strip(" \t")
-        if match is None or len(entry) > MAX_ENTRY_BYTES or not entry.isascii():
+        if not entry:
+            continue
+        if len(kept) >= MAX_ENTRIES or size >= MAX_HEADER_BYTES:
+            dropped += 1  # full: the rest is counted, not parsed
+            continue
+        parsed = _parse_entry(entry) if len(entry) <= MAX_ENTRY_BYTES and entry.isascii() else None
+        if parsed is None:
             dropped += 1
             continue
-        key, value, properties = match.groups()
-        entry = f"{key}={value}" if key.startswith("botanu.") or properties is None else entry
-        if len(kept) >= MAX_ENTRIES or size + len(entry) + (1 if kept else 0) > MAX_HEADER_BYTES:
+        key, value, properties = parsed
+        if properties is None or urllib.parse.unquote_plus(key).startswith(BOTANU_PREFIX):
+            entry = f"{key}={value}"  # botanu's values carry no properties
+        else:
+            entry = f"{key}={value};{properties}"
+        if size + len(entry) + (1 if kept else 0) > MAX_HEADER_BYTES:
             dropped += 1
             continue
         size += len(entry) + (1 if kept else 0)
@@ -274,11 +322,15 @@ def bounded_header(values: Sequence[str] | None) -> str:
 def _with_botanu_baggage(
     current: TextMapPropagator, replacement: BotanuBaggagePropagator
 ) -> TextMapPropagator:
+    """``current`` with its baggage propagator swapped for ``replacement`` (itself if it has none)."""
     if isinstance(current, (W3CBaggagePropagator, BotanuBaggagePropagator)):
         return replacement
     inner = getattr(current, "_propagators", None)
     if isinstance(current, CompositePropagator) and isinstance(inner, (list, tuple)):
-        return CompositePropagator([_with_botanu_baggage(p, replacement) for p in inner])
+        swapped = [_with_botanu_baggage(p, replacement) for p in inner]
+        if all(new is old for new, old in zip(swapped, inner, strict=True)):
+            return current  # no baggage propagator inside: nothing to change
+        return CompositePropagator(swapped)
     return current
 
 
@@ -368,9 +420,13 @@ def _guard_aiohttp_redirects(aiohttp: object) -> None:
         async def on_redirect(session: object, trace_ctx: object, params: object) -> None:
             response = params.response  # type: ignore[attr-defined]
             location = response.headers.get("Location") or response.headers.get("URI")
-            if location:
-                target = params.url.join(URL(location))  # type: ignore[attr-defined]
-                _guard_headers(params.headers, str(target))  # type: ignore[attr-defined]
+            if not location:
+                return
+            try:
+                target = str(params.url.join(URL(location)))  # type: ignore[attr-defined]
+            except Exception:  # a malformed Location: aiohttp reports it; identity goes nowhere meanwhile
+                target = ""
+            _guard_headers(params.headers, target)  # type: ignore[attr-defined]
 
         def with_guard(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
             guard = aiohttp_module.TraceConfig()
@@ -386,6 +442,9 @@ def _guard_aiohttp_redirects(aiohttp: object) -> None:
 # The global propagator last seen to apply botanu's rules (or to send no baggage at all).
 _checked: TextMapPropagator | None = None
 _settings: Settings | None = None
+# init() and a run starting on another thread must not both install rules (the environment's
+# could replace init()'s); re-entrant because ensure_rules() calls install().
+_rules_lock = threading.RLock()
 
 
 def install(settings: Settings) -> bool:
@@ -395,18 +454,19 @@ def install(settings: Settings) -> bool:
     stay as they are. If baggage propagation is off entirely, botanu leaves it off.
     """
     global _redirect_patterns, _checked, _settings
-    _settings = settings
-    replacement = BotanuBaggagePropagator(settings.propagate_to, settings.trust_inbound_baggage)
-    _redirect_patterns = replacement.allowed_hosts
-    _install_redirect_guard()
-    current = propagate.get_global_textmap()
-    updated = _with_botanu_baggage(current, replacement)
-    _checked = updated
-    if updated is current:
-        logger.debug("botanu: no W3C baggage propagator configured; run context stays in this process")
-        return False
-    propagate.set_global_textmap(updated)
-    return True
+    with _rules_lock:
+        _settings = settings
+        replacement = BotanuBaggagePropagator(settings.propagate_to, settings.trust_inbound_baggage)
+        _redirect_patterns = replacement.allowed_hosts
+        _install_redirect_guard()
+        current = propagate.get_global_textmap()
+        updated = _with_botanu_baggage(current, replacement)
+        _checked = updated
+        if updated is current:
+            logger.debug("botanu: no W3C baggage propagator configured; run context stays in this process")
+            return False
+        propagate.set_global_textmap(updated)
+        return True
 
 
 def ensure_rules() -> None:
@@ -420,8 +480,10 @@ def ensure_rules() -> None:
     """
     if propagate.get_global_textmap() is _checked:
         return
-    with contained("checking the baggage propagator"):
+    with contained("checking the baggage propagator"), _rules_lock:
         current = propagate.get_global_textmap()
+        if current is _checked:
+            return  # another thread (or init()) installed the rules meanwhile
         settings = _settings
         if settings is None:
             from botanu._config import resolve_settings

@@ -139,3 +139,11 @@ def test_unknown_setting_warns(caplog):
     with caplog.at_level(logging.WARNING, logger="botanu"):
         resolve_settings({"endpont": "http://x"}, {})
     assert any("unknown setting 'endpont'" in r.getMessage() for r in caplog.records)
+
+
+def test_header_values_may_hold_a_tab_but_no_line_breaks(caplog):
+    tabbed = resolve_settings({}, {"BOTANU_HEADERS": "authorization=Bearer abc,x-note=a%09b"})
+    assert tabbed.headers == {"authorization": "Bearer abc", "x-note": "a\tb"}
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        broken = resolve_settings({"headers": {"x-note": "a\r\nx-injected: 1"}}, {})
+    assert broken.headers == {} and "control characters" in caplog.text

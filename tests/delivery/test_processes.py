@@ -331,12 +331,24 @@ def test_a_forked_child_leaving_through_os_exit_reports_what_it_lost(tmp_path):
 # A server's graceful shutdown (uvicorn's): catch SIGTERM, finish, put the default action back and
 # raise the signal again, so the process dies of it and atexit never runs.
 SIGTERM_REREAISED = """
-import os, signal, sys, time, botanu
+import os, signal, sys, threading, time, botanu
 botanu.init(endpoint=sys.argv[1], spool_dir=sys.argv[2], instrumentations=False, shutdown_timeout=2)
 for i in range(20):
     with botanu.event(event_id=f"term-{i}", customer_id="c", workflow="Term"):
         pass
-send = {"raise_signal": signal.raise_signal, "kill": lambda sig: os.kill(os.getpid(), sig)}[sys.argv[3]]
+def from_a_thread_that_blocks_it(sig):
+    # os.kill signals the process: another thread (here the main one) takes and dies of it.
+    def go():
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+        os.kill(os.getpid(), sig)
+    thread = threading.Thread(target=go)
+    thread.start()
+    thread.join()
+send = {
+    "raise_signal": signal.raise_signal,
+    "kill": lambda sig: os.kill(os.getpid(), sig),
+    "kill from a thread that blocks it": from_a_thread_that_blocks_it,
+}[sys.argv[3]]
 caught = []
 signal.signal(signal.SIGTERM, lambda signum, frame: caught.append(signum))
 send(signal.SIGTERM)  # handled by the app: not an exit, so botanu does nothing
@@ -353,7 +365,7 @@ print("survived", flush=True)
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGTERM") or sys.platform == "win32", reason="POSIX signals")
-@pytest.mark.parametrize("how", ["raise_signal", "kill"])
+@pytest.mark.parametrize("how", ["raise_signal", "kill", "kill from a thread that blocks it"])
 def test_a_process_dying_of_a_reraised_sigterm_flushes_first(otlp_receiver, tmp_path, how):
     result = run_script(
         SIGTERM_REREAISED,

@@ -140,3 +140,21 @@ def test_a_healthy_collector_spools_nothing_even_when_the_queue_is_nearly_full(m
     assert sorted(s.span_id for s in otlp_receiver.spans()) == sorted(ids)
     snap = assert_accounted(pipeline.spool)
     assert snap["spooled"] == 0 and snap["exported"] == len(ids)
+
+
+def test_a_spool_that_refuses_writes_leaves_the_spans_queued_for_the_collector(
+    make_pipeline, otlp_receiver, tmp_path
+):
+    # A read-only spool (here: its path runs through a regular file) and a slow, healthy collector:
+    # a burst that fits in the queue must wait there, not be spilled into drops.
+    blocker = tmp_path / "not_a_directory"
+    blocker.write_text("x")
+    otlp_receiver.default = Reply(200, delay=1.0)
+    pipeline = make_pipeline(
+        otlp_receiver.endpoint, spool_dir=blocker / "spool", max_queue_size=2048, max_export_batch_size=512
+    )
+    ids = pipeline.spans(1600)
+    assert pipeline.flush(15) is True
+    assert sorted(s.span_id for s in otlp_receiver.spans()) == sorted(ids)
+    snap = assert_accounted()
+    assert snap["dropped"] == {} and snap["exported"] == len(ids)

@@ -321,3 +321,30 @@ def test_unknown_binary_and_damaged_spool_files_exit_2_naming_the_file(tmp_path)
     damaged.write_bytes(b"BOTANUS1" + b"\x00" * 40)
     result = botanu_cli(str(damaged))
     assert result.returncode == 2 and f"{damaged}: damaged botanu spool file" in result.stderr
+
+
+def test_a_spool_directory_skips_its_corrupt_folder_and_reads_leased_files(tmp_path):
+    spool = tmp_path / "spool"
+    service = textwrap.dedent("""
+        import botanu
+        from botanu.flows import act
+        botanu.init(endpoint="http://127.0.0.1:9/v1/traces", instrumentations=False)
+        act("payment", "checkout", "order-8")
+        botanu.shutdown(5)
+        act("inventory", "checkout", "order-8", dep_ids=["payment"])
+    """)
+    env = {**os.environ, "BOTANU_SPOOL_DIR": str(spool)}
+    for _ in range(2):  # two processes, two spool files
+        subprocess.run(
+            [sys.executable, "-c", service.replace("botanu.shutdown(5)\\n", "")], env=env, timeout=60
+        )
+    files = sorted(spool.rglob("*.otlp"))
+    assert len(files) == 2
+    # One is being replayed by some process right now; a damaged file sits in corrupt/.
+    files[0].rename(files[0].with_name(files[0].name + ".lease-host-1234"))
+    corrupt = files[1].parent / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "0000000000000001-aaaaaaaaaaaa-0000000001-2.otlp").write_bytes(b"BOTANUS1" + b"\\x00" * 40)
+    result = botanu_cli(str(spool), "--complete")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "checkout  run order-8  PASSED" in result.stdout

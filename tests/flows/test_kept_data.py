@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 
+import pytest
+
 import botanu
 from botanu.flows import act, assert_
 from botanu.flows._runs import MAX_NODE_DATA_BYTES, tracker
@@ -68,3 +70,15 @@ def test_bad_budget_is_reported_and_ignored(botanu_init, caplog):
         botanu.flows.configure(max_data_bytes=-1)
     assert "max_data_bytes must be a positive integer" in caplog.text
     assert tracker.max_data_bytes == 32 * 1024 * 1024
+
+
+@pytest.mark.timeout(10)
+def test_copying_stops_as_soon_as_the_data_is_too_large_to_keep(botanu_init):
+    botanu_init()
+    shared = [0]
+    for _ in range(15):
+        shared = [shared] * 4  # 4**15 paths through 16 objects: a full copy would never end
+    act("graph", "ingest", "r1", {"graph": shared})
+    act("rows", "ingest", "r1", {"rows": list(range(2_000_000))})
+    assert _deps_seen("ingest", "r1", "graph") == []
+    assert _deps_seen("ingest", "r1", "rows") == []

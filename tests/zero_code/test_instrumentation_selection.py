@@ -153,3 +153,18 @@ def test_only_the_configurator_selected_says_what_is_not_applied(app, tmp_path, 
     assert result.stderr.count("OTEL_EXPORTER_OTLP_PROTOCOL=grpc ignored") == 1, result.stderr
     assert "opentelemetry.instrumentation.httpx" in _client_scopes(otlp_receiver)
     assert all(r.headers.get("content-encoding") == "gzip" for r in otlp_receiver.requests)
+
+
+def test_an_empty_variable_counts_as_unset_for_the_distros_defaults(monkeypatch):
+    from botanu.distro import BotanuDistro
+
+    monkeypatch.setenv("OTEL_PYTHON_CONFIGURATOR", "")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_COMPRESSION", " ")
+    monkeypatch.setenv("OTEL_PROPAGATORS", "tracecontext")
+    monkeypatch.setattr(BotanuDistro, "_instance", None)  # a singleton: leave none behind
+    BotanuDistro()._configure()
+    import os
+
+    assert os.environ["OTEL_PYTHON_CONFIGURATOR"] == "botanu"
+    assert os.environ["OTEL_EXPORTER_OTLP_COMPRESSION"] == "gzip"
+    assert os.environ["OTEL_PROPAGATORS"] == "tracecontext"  # the user's own value wins

@@ -237,3 +237,67 @@ def test_unusable_patterns_are_ignored_with_one_warning(caplog):
         patterns = HostPatterns(["user@host", "host:http", "ok.example"])
     assert patterns.patterns == ("ok.example",)
     assert "'user@host' is not a host pattern" in caplog.text and "'host:http'" in caplog.text
+
+
+@pytest.mark.timeout(10)
+def test_a_hostile_header_costs_no_backtracking():
+    # One entry of 64 KB of blanks before a stray quote: a backtracking pattern took minutes.
+    hostile = {"baggage": "k=" + " " * 65536 + '"' + ",app=1"}
+    ctx = BotanuBaggagePropagator(trust_inbound=True).extract(hostile)
+    assert baggage.get_all(ctx) == {"app": "1"}
+
+
+@pytest.mark.parametrize("bad", ['app=1;"caller-text"', "app=1;", "app=1;\x01x", "app=1;p=\\x"])
+def test_entries_with_malformed_properties_are_left_out_before_the_sdk_sees_them(bad, caplog):
+    with caplog.at_level(logging.DEBUG):
+        ctx = BotanuBaggagePropagator(trust_inbound=True).extract({"baggage": f"{bad},ok=2"})
+    assert dict(baggage.get_all(ctx)) == {"ok": "2"}
+    assert "caller-text" not in caplog.text and "Invalid baggage" not in caplog.text
+
+
+def test_a_percent_encoded_botanu_key_loses_its_properties_too():
+    carrier = {"baggage": "botanu%2Ecustomer_id=c1;p=1"}
+    kept = baggage.get_all(BotanuBaggagePropagator(trust_inbound=True).extract(carrier))
+    assert kept == {"botanu.customer_id": "c1"}
+
+
+def test_a_carried_header_loses_identity_when_nothing_else_is_left_to_inject():
+    # httpx copies the first hop's headers to a redirect; with only identity in the baggage the
+    # W3C propagator writes no new header, so the copied one must be cleaned here.
+    propagator = BotanuBaggagePropagator(propagate_to=["own.example"])
+    ctx = baggage.set_baggage("botanu.user_id", "alice")
+    for carried, expected in [
+        ({"baggage": "botanu.user_id=alice"}, {}),
+        ({"baggage": "botanu.user_id=alice,app=1"}, {"baggage": "app=1"}),
+    ]:
+        token = context.attach(ctx)
+        try:
+            with tracer.start_as_current_span(
+                "GET", kind=trace.SpanKind.CLIENT, attributes={"url.full": "https://vendor.example/"}
+            ):
+                propagator.inject(carried)
+        finally:
+            context.detach(token)
+        assert carried == expected
+
+
+def test_no_warning_and_no_change_without_a_baggage_propagator(clean_botanu, caplog):
+    import botanu
+
+    previous = propagate.get_global_textmap()
+    try:
+        only_tracecontext = CompositePropagator([TraceContextTextMapPropagator()])
+        propagate.set_global_textmap(only_tracecontext)
+        with caplog.at_level(logging.WARNING, logger="botanu"):
+            with botanu.event(event_id="o1", customer_id="c", workflow="W"):
+                pass
+        assert propagate.get_global_textmap() is only_tracecontext
+        assert "did not apply botanu's rules" not in caplog.text
+    finally:
+        propagate.set_global_textmap(previous)
+
+
+def test_a_lone_star_pattern_names_every_host():
+    assert HostPatterns(["*"]).allows("api.vendor.example", 443)
+    assert HostPatterns(["*:8443"]).allows("api.vendor.example", 8443)
+    assert not HostPatterns(["*:8443"]).allows("api.vendor.example", 443)

@@ -130,3 +130,37 @@ def test_aiohttp_redirect_to_an_allowed_host_keeps_identity(redirector, third_pa
 
     asyncio.run(call())
     assert third_party.seen == [header]
+
+
+def test_aiohttp_malformed_redirect_still_raises_aiohttps_own_error(identity_header):
+    import asyncio
+
+    import aiohttp
+
+    def factory(server):
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                self.send_response(302)
+                self.send_header("Location", "http://[::1")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        return Handler
+
+    server = _Server(factory)
+    try:
+
+        async def call() -> None:
+            async with aiohttp.ClientSession() as session:
+                async with session.get(
+                    f"http://localhost:{server.port}/", headers={"baggage": identity_header}
+                ):
+                    pass
+
+        with pytest.raises(aiohttp.ClientError):
+            asyncio.run(call())
+    finally:
+        server.close()

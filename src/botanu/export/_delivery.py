@@ -55,6 +55,8 @@ _MIN_SPOOL_GRACE = 0.25
 # An export running longer than this is waiting on a slow or silent collector (a healthy one
 # answers a batch well within it): queued spans are then spilled to the spool, not kept waiting.
 _STUCK_AFTER = 0.5
+# Why a spool may refuse a batch: spilled spans it refuses go back to the queue instead.
+_SPOOL_REFUSALS = frozenset({"spool_unwritable", "spool_full"})
 
 
 def _env_int(name: str, default: int) -> int:
@@ -330,7 +332,12 @@ class DeliveryProcessor(SpanProcessor):
         spooled batch; this thread does only local work, so it never waits on the collector.
         """
         spilled = False
+        spool = getattr(self.exporter, "spool", None)
         while True:
+            if spool is not None and not spool.accepting():
+                # A spool that refuses writes would turn spilled spans into drops: they are better
+                # off waiting in the queue for the collector, as without spilling.
+                return spilled
             with _stats.lock:
                 queue = self._queue
                 stuck = (
@@ -347,6 +354,11 @@ class DeliveryProcessor(SpanProcessor):
                 report_internal("spooling queued spans")
                 outcome = Outcome.lost(len(chunk), "export_failed")
             with _stats.lock:
+                if not outcome.spooled and set(outcome.dropped) <= _SPOOL_REFUSALS and not self._halted:
+                    # The spool refused them (unwritable, full): back to the front of the queue, to
+                    # wait for the collector as they would have without spilling.
+                    self._queue.extendleft(reversed(chunk))
+                    return spilled
                 self._settle_locked(len(chunk), outcome)
             with self._settled_changed:
                 self._settled_changed.notify_all()

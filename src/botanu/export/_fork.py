@@ -187,7 +187,7 @@ def _wrap_signal_raising() -> None:
 
 def _raise_signal_after_flush(signalnum: int) -> None:
     """``signal.raise_signal`` that first gives botanu its exit work when the signal will end the process."""
-    if _ends_process(signalnum):
+    if _ends_process(signalnum) and not _blocked_here(signalnum):  # raise_signal targets this thread
         _run_exit_work()
     _inner_raise_signal(signalnum)
 
@@ -206,9 +206,18 @@ def _ends_process(signalnum: int) -> bool:
             return False
         if signal.getsignal(signalnum) is not signal.SIG_DFL:
             return False
-        # Blocked in this thread, it is not delivered now (raise_signal targets the calling thread).
-        if hasattr(signal, "pthread_sigmask") and signalnum in signal.pthread_sigmask(signal.SIG_BLOCK, ()):
-            return False
     except Exception:  # a bad argument: the original function reports it to the caller
         return False
     return True
+
+
+def _blocked_here(signalnum: int) -> bool:
+    """Whether the calling thread blocks ``signalnum`` (then ``raise_signal`` does not deliver it now).
+
+    Not asked for ``os.kill``: a signal sent to the process goes to any thread that takes it.
+    """
+    try:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, ()) if hasattr(signal, "pthread_sigmask") else ()
+        return signalnum in mask
+    except Exception:
+        return False

@@ -48,6 +48,8 @@ logger = logging.getLogger("botanu")
 
 # How long a complete listing of the directory is trusted for size accounting.
 _RESCAN_INTERVAL = 2.0
+# After a failed write, how long optional spool work (spilling the queue) is held back.
+_REFUSAL_MEMORY = 5.0
 # After finding nothing to replay, how soon the directory is listed again.
 _EMPTY_RELIST_INTERVAL = 0.2
 # Temp files older than this belong to a writer that died mid-write.
@@ -170,6 +172,7 @@ class Spool:
         self._scanned_at = 0.0
         self._found_nothing_at = -_EMPTY_RELIST_INTERVAL
         self._candidates: deque[fmt.SpoolName] = deque()
+        self._refused_at = -_REFUSAL_MEMORY  # when a write last failed
 
     def after_fork(self) -> None:
         """In a forked child: a new writer identity, no inherited locks or caches."""
@@ -201,9 +204,14 @@ class Spool:
                 self._candidates.append(self._write_locked(payload, span_count, gzipped))
                 self._bytes = (self._bytes or 0) + size
             except (OSError, ValueError) as error:  # ValueError: a path the OS cannot take (a NUL byte)
+                self._refused_at = time.monotonic()
                 self._warn_unwritable(error)
                 return "spool_unwritable"
         return None
+
+    def accepting(self) -> bool:
+        """False for a while after a write failed: work that is optional (spilling) waits then."""
+        return time.monotonic() - self._refused_at >= _REFUSAL_MEMORY
 
     def _write_locked(self, payload: bytes, span_count: int, gzipped: bool) -> fmt.SpoolName:
         self._seq += 1

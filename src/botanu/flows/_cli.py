@@ -79,13 +79,26 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def _inputs(names: list[str]) -> list[str]:
-    """The files to read: a directory stands for the spool files (``*.otlp``) anywhere under it."""
+    """The files to read: a directory stands for the spool files anywhere under it.
+
+    Ready files and files being replayed right now (leased) are read; the spool's
+    ``corrupt/`` folders, which hold files that failed their checks, are not.
+    """
+    from botanu.export._spool_file import LEASE_MARK, READY_SUFFIX
+
     files: list[str] = []
     for name in names:
-        if name != "-" and os.path.isdir(name):
-            files.extend(sorted(str(path) for path in Path(name).rglob("*.otlp") if path.is_file()))
-        else:
+        if name == "-" or not os.path.isdir(name):
             files.append(name)
+            continue
+        found = (
+            path
+            for path in Path(name).rglob("*")
+            if path.is_file()
+            and "corrupt" not in path.relative_to(name).parts[:-1]
+            and (path.name.endswith(READY_SUFFIX) or READY_SUFFIX + LEASE_MARK in path.name)
+        )
+        files.extend(sorted(str(path) for path in found))
     return files
 
 

@@ -404,6 +404,8 @@ def snapshot(data: Mapping[Any, Any]) -> tuple[dict[Any, Any], int]:
     def copy(value: Any, depth: int) -> Any:
         nonlocal size
         size += sys.getsizeof(value)
+        if size > MAX_NODE_DATA_BYTES:
+            raise _TooLarge  # stop at once: the copy would not be kept anyway
         if depth >= _MAX_SNAPSHOT_DEPTH:
             return value
         if isinstance(value, Mapping):
@@ -415,9 +417,13 @@ def snapshot(data: Mapping[Any, Any]) -> tuple[dict[Any, Any], int]:
 
     try:
         kept = {key: copy(value, 1) for key, value in data.items()}
-    except Exception:  # iteration or hashing failed inside the app's objects: keep nothing
+    except Exception:  # too large, or iteration or hashing failed inside the app's objects: keep nothing
         return {}, MAX_NODE_DATA_BYTES + 1
     return kept, size
+
+
+class _TooLarge(Exception):
+    """The data being copied passed the per-node limit."""
 
 
 def _at(arrival: Arrival, now: float) -> Arrival:
