@@ -48,15 +48,15 @@ def third_party():
     server.close()
 
 
-@pytest.fixture
-def redirector(third_party):
+def _redirecting_to(location: str):
+    """A handler factory for a server that records each request's baggage and answers 302."""
+
     def factory(server):
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.seen.append(self.headers.get("baggage"))
                 self.send_response(302)
-                # The allowed host is "localhost"; the target is the same machine under another name.
-                self.send_header("Location", f"http://127.0.0.1:{third_party.port}/object")
+                self.send_header("Location", location)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -65,7 +65,13 @@ def redirector(third_party):
 
         return Handler
 
-    server = _Server(factory)
+    return factory
+
+
+@pytest.fixture
+def redirector(third_party):
+    # The allowed host is "localhost"; the target is the same machine under another name.
+    server = _Server(_redirecting_to(f"http://127.0.0.1:{third_party.port}/object"))
     yield server
     server.close()
 
@@ -137,20 +143,7 @@ def test_aiohttp_malformed_redirect_still_raises_aiohttps_own_error(identity_hea
 
     import aiohttp
 
-    def factory(server):
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):
-                self.send_response(302)
-                self.send_header("Location", "http://[::1")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        return Handler
-
-    server = _Server(factory)
+    server = _Server(_redirecting_to("http://[::1"))
     try:
 
         async def call() -> None:
