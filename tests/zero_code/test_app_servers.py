@@ -90,6 +90,13 @@ class ServerProcess:
         self._reader.join(timeout=5)
         return elapsed
 
+    def assert_clean_exit(self, elapsed: float, bound: float) -> None:
+        """It exited 0 within ``bound`` seconds, with no traceback and no undelivered spans."""
+        output = self.output
+        assert self.process.returncode == 0, output
+        assert elapsed < bound, (elapsed, output)
+        assert "Traceback" not in output and "not delivered" not in output, output
+
     def kill(self) -> None:
         """After a failure: kill the process group this test started (its workers too)."""
         if self.process.poll() is None:
@@ -204,11 +211,8 @@ def test_gunicorn_prefork_workers_deliver_every_span_once(
         elapsed = server.terminate()
     finally:
         server.kill()
-    output = server.output
+    server.assert_clean_exit(elapsed, EXIT_BOUND)
     master = server.process.pid
-    assert server.process.returncode == 0, output
-    assert elapsed < EXIT_BOUND, (elapsed, output)
-    assert "Traceback" not in output and "not delivered" not in output, output
 
     spans = otlp_receiver.spans()
     assert_each_span_once(spans)
@@ -258,10 +262,7 @@ def test_uvicorn_workers_deliver_every_span_once(tmp_path, otlp_receiver, downst
         elapsed = server.terminate()
     finally:
         server.kill()
-    output = server.output
-    assert server.process.returncode == 0, output
-    assert elapsed < EXIT_BOUND, (elapsed, output)
-    assert "Traceback" not in output and "not delivered" not in output, output
+    server.assert_clean_exit(elapsed, EXIT_BOUND)
 
     spans = otlp_receiver.spans()
     assert_each_span_once(spans)
@@ -327,10 +328,7 @@ def test_celery_prefork_workers_deliver_every_task_span(tmp_path, otlp_receiver,
         elapsed = worker.terminate()
     finally:
         worker.kill()
-    output = worker.output
-    assert worker.process.returncode == 0, output
-    assert elapsed < CELERY_EXIT_BOUND, (elapsed, output)
-    assert "Traceback" not in output and "not delivered" not in output, output
+    worker.assert_clean_exit(elapsed, CELERY_EXIT_BOUND)
 
     spans = otlp_receiver.spans()
     assert_each_span_once(spans)
