@@ -71,6 +71,20 @@ def wait_until_delivered(receiver: OTLPReceiver, ids: list[str], timeout: float 
     return Counter(span.span_id for span in receiver.spans())
 
 
+def recovers_and_delivers_each_span_once(
+    receiver: OTLPReceiver, pipeline: Pipeline, ids: list[str], watch: BalanceWatch
+) -> None:
+    """The collector recovers: every span arrives exactly once, and the books balanced throughout."""
+    receiver.recover()
+    received = wait_until_delivered(receiver, ids)
+    watch.stop()
+    assert set(received) == set(ids) and max(received.values()) == 1, "every span exactly once"
+    assert watch.samples > 100 and watch.unbalanced == [], watch.unbalanced[:1]
+    snap = assert_accounted(pipeline.spool)
+    assert snap["dropped"] == {} and snap["pending"] == 0
+    assert snap["exported"] + snap["replayed"] == len(ids)
+
+
 def test_a_slow_collector_costs_disk_writes_not_dropped_spans(make_pipeline, otlp_receiver):
     # One request per second takes 64 spans: a tenth of the app's rate.
     otlp_receiver.default = Reply(200, delay=1.0)
@@ -81,14 +95,7 @@ def test_a_slow_collector_costs_disk_writes_not_dropped_spans(make_pipeline, otl
     assert during["dropped"] == {}, "no queue_full while the spool has room"
     assert during["spooled"] > len(ids) // 2, "the overflow went to the spool"
 
-    otlp_receiver.recover()
-    received = wait_until_delivered(otlp_receiver, ids)
-    watch.stop()
-    assert set(received) == set(ids) and max(received.values()) == 1, "every span exactly once"
-    assert watch.samples > 100 and watch.unbalanced == [], watch.unbalanced[:1]
-    snap = assert_accounted(pipeline.spool)
-    assert snap["dropped"] == {} and snap["pending"] == 0
-    assert snap["exported"] + snap["replayed"] == len(ids)
+    recovers_and_delivers_each_span_once(otlp_receiver, pipeline, ids, watch)
     assert pipeline.spool.files() == []
     assert pipeline.flush() is False, "spooled is not delivered"
     assert pipeline.flush() is True
@@ -107,15 +114,8 @@ def test_a_silent_collector_costs_disk_writes_not_dropped_spans(make_pipeline, o
     assert during["exported"] == 0 and during["spooled"] > len(ids) // 2
     assert otlp_receiver.accepted() == []
 
-    otlp_receiver.recover()
-    received = wait_until_delivered(otlp_receiver, ids)
-    watch.stop()
     # The unanswered requests were never accepted, so nothing arrives twice.
-    assert set(received) == set(ids) and max(received.values()) == 1, "every span exactly once"
-    assert watch.samples > 100 and watch.unbalanced == [], watch.unbalanced[:1]
-    snap = assert_accounted(pipeline.spool)
-    assert snap["dropped"] == {} and snap["pending"] == 0
-    assert snap["exported"] + snap["replayed"] == len(ids)
+    recovers_and_delivers_each_span_once(otlp_receiver, pipeline, ids, watch)
 
 
 def test_shutdown_while_spilling_is_bounded_and_loses_nothing(make_pipeline, otlp_receiver):
