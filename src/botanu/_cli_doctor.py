@@ -18,6 +18,7 @@ from typing import Any, TextIO
 from botanu import _instrumentation
 from botanu._config import OTEL_DISABLED_INSTRUMENTATIONS, Settings, resolve_settings
 from botanu._version import __version__
+from botanu.redaction import without_secrets
 
 
 def add_parser(subparsers: Any) -> None:
@@ -43,13 +44,6 @@ def _pick(group: str, chosen: str | None) -> tuple[str | None, str]:
     if len(names) > 1:
         return names[0], f"{names[0]} (first of {', '.join(names)}: set the selection variable to be sure)"
     return names[0], names[0]
-
-
-def _masked(text: str) -> str:
-    """``text`` with secrets (query values such as ``?api-key=``, tokens) replaced, for printing."""
-    from botanu.redaction import Redactor
-
-    return Redactor(mode="remove").redact_text(text)
 
 
 def _instrumentor_plans(
@@ -117,7 +111,7 @@ def report(settings: Settings, timeout: float, out: TextIO) -> bool:
     write = out.write
     write(f"botanu {__version__} doctor (Python {sys.version.split()[0]})\n\nSettings (value [source]):\n")
     shown = settings.describe()
-    endpoint = _masked(settings.endpoint)
+    endpoint = without_secrets(settings.endpoint)
     shown["endpoint"] = f"{endpoint!r}  [{settings.sources.get('endpoint', 'default')}]"
     for name, text in shown.items():
         write(f"  {name:28} {text}\n")
@@ -144,7 +138,7 @@ def report(settings: Settings, timeout: float, out: TextIO) -> bool:
     if accepted:
         write(f"  OK: the collector accepted it ({detail})\n")
     else:
-        write(f"  FAILED: {_masked(detail)}\n")
+        write(f"  FAILED: {without_secrets(detail)}\n")
     return accepted
 
 

@@ -44,6 +44,7 @@ from botanu.export._fork import after_fork_in_child
 from botanu.export._outcome import Outcome
 from botanu.export._retry import RETRYABLE_STATUSES, CollectorHealth, RetryPolicy, parse_retry_after
 from botanu.export._spool import Spool
+from botanu.redaction import without_secrets
 
 logger = logging.getLogger("botanu")
 
@@ -108,7 +109,8 @@ class OTLPHttpSpanExporter(SpanExporter):
         spool: Spool | None = None,
     ) -> None:
         self.endpoint = endpoint
-        self._shown_endpoint = _masked(endpoint)  # for log lines: a key in the URL never reaches the log
+        # For log lines: a key in the URL never reaches the log.
+        self._shown_endpoint = without_secrets(endpoint)
         self._compression = compression
         self._timeout = timeout
         policy = retry or RetryPolicy()
@@ -448,13 +450,3 @@ def _connection_reason(error: Exception) -> str:
     if "reset" in text.lower() or "aborted" in text.lower():
         return "connection reset"
     return "connection failed"
-
-
-def _masked(endpoint: str) -> str:
-    """The endpoint with userinfo and secret-looking query values removed, for messages."""
-    try:
-        from botanu.redaction import Redactor
-
-        return Redactor(mode="remove").redact_url(endpoint)
-    except Exception:  # never let a message helper break the exporter
-        return endpoint.split("?", 1)[0]

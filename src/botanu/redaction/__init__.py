@@ -55,7 +55,7 @@ Direct use:
 """
 
 from botanu.redaction._processor import RedactingSpanProcessor
-from botanu.redaction._redactor import MODES, Redactor
+from botanu.redaction._redactor import MODES, Redactor, without_secrets
 from botanu.redaction._stats import redaction_stats, reset_redaction_stats
 
 __all__ = [
@@ -64,4 +64,5 @@ __all__ = [
     "Redactor",
     "redaction_stats",
     "reset_redaction_stats",
+    "without_secrets",
 ]

@@ -784,3 +784,15 @@ def _same(a: Any, b: Any) -> bool:
         return bool(type(a) is type(b) and a == b)
     except Exception:
         return False
+
+
+def without_secrets(text: str) -> str:
+    """``text`` (a URL, a message) with secrets removed, for botanu's own messages and output.
+
+    Never raises: if redaction itself fails, everything from the first ``?`` on is cut,
+    since a URL's secrets sit in its query far more often than anywhere else.
+    """
+    try:
+        return Redactor(mode="remove").redact_text(text)
+    except Exception:
+        return text.split("?", 1)[0]
