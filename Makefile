@@ -7,18 +7,16 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint bench clean
 
-# pip 23.x cannot resolve the OpenTelemetry contrib family (its packages pin each other exactly and
-# releases are sometimes partial); pip >= 24 finds a consistent set from botanu's lower bounds.
+# The venv keeps the pip that ships with Python, as most users' do: botanu must install with it.
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade "pip>=24"
 
 $(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e ".[test,flows]"
+	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 
 demo: $(VENV)/.installed-demo
