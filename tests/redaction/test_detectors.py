@@ -257,7 +257,8 @@ def test_json_input_is_redacted_structurally() -> None:
     )
     out = Redactor(mode="remove").redact_value("botanu.input", captured)
     assert json.loads(out) == {
-        "args": ["alice", {"password": "[REDACTED]", "remember": True, "pin": 1234}],
+        # A PIN is a secret by name, as a number too.
+        "args": ["alice", {"password": "[REDACTED]", "remember": True, "pin": "[REDACTED]"}],
         "kwargs": {
             "headers": {"Authorization": "[REDACTED]", "Accept": "json"},
             "credentials": {"u": "[REDACTED]", "p": "[REDACTED]"},

@@ -52,6 +52,26 @@ def test_look_alike_names_are_not_secret(key: str) -> None:
         ("social_security_number", "key:ssn"),
         ("csrftoken", "key:token"),
         ("dbpassword", "key:password"),
+        # Vocabulary from the outside review: one-time codes, PINs, bank and card numbers,
+        # key material named by its encoding, bearer / SAS credentials.
+        ("passcode", "key:password"),
+        ("user.pin", "key:password"),
+        ("pin_code", "key:password"),
+        ("otp", "key:token"),
+        ("totp", "key:token"),
+        ("mfa_code", "key:token"),
+        ("2fa_code", "key:token"),
+        ("verification_code", "key:token"),
+        ("cc_number", "key:card"),
+        ("iban", "key:card"),
+        ("payee.iban", "key:card"),
+        ("private_key_pem", "key:private_key"),
+        ("signing_key_pkcs8", "key:secret"),
+        ("bearer", "key:token"),
+        ("sas", "key:token"),
+        # A compound ending in a qualifier word is read whole, before qualifiers are dropped.
+        ("db.connection_string", "key:credential"),
+        ("connectionString", "key:credential"),
     ],
 )
 def test_rule_names(key: str, rule: str) -> None:
@@ -117,3 +137,15 @@ def test_pii_names_only_with_pii() -> None:
 )
 def test_url_parameter_names(name: str, secret: bool) -> None:
     assert (KeyRules().is_url_secret_param(name) is not None) is secret
+
+
+@pytest.mark.parametrize("key", ["pin_count", "pins_total", "otp_sent_at", "iban_country", "bearer_scheme"])
+def test_new_words_narrowed_by_a_trailing_word_are_not_secret(key: str) -> None:
+    assert builtin_rule(split_words(key)) is None, key
+
+
+@pytest.mark.parametrize("name", ["otp", "passcode", "pin", "bearer", "sas", "mfa_code", "iban"])
+def test_new_words_are_secret_url_parameters(name: str) -> None:
+    redacted = Redactor().redact_value("url.full", f"https://api.example.com/verify?{name}=93817266&page=2")
+    assert "93817266" not in redacted
+    assert "page=2" in redacted

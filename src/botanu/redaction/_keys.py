@@ -13,10 +13,12 @@ The rules, in the order they are applied to a key such as ``http.request.header.
    it for compounds). A key is sensitive when its head is a sensitive word (``password``,
    ``passwd``, ``pwd``, ``passphrase``, ``pass``, ``secret(s)``, ``token``, ``apikey``,
    ``authorization``, ``cookie(s)``, ``session``, ``credential(s)``, ``privatekey``, ``ssn``,
-   ``cvv``, ``cvc``, ``jwt``), a sensitive compound (``api key``, ``private key``,
-   ``secret key``, ``access key``, ``client key``, ``card number``, ``credit card``,
-   ``security code``, ``social security number``, ...), or a glued word ending in a
-   sensitive word (``csrftoken``, ``dbpassword``, ``sessionid``).
+   ``cvv``, ``cvc``, ``jwt``, ``bearer``, ``sas``, ``passcode``, ``pin``, ``otp``, ``totp``,
+   ``iban``), a sensitive compound (``api key``, ``private key``, ``secret key``, ``access key``,
+   ``client key``, ``card number``, ``cc number``, ``credit card``, ``security code``,
+   ``mfa code``, ``verification code``, ``social security number``, ...), or a glued word ending
+   in a sensitive word (``csrftoken``, ``dbpassword``, ``sessionid``). A compound whose last word
+   is also a qualifier (``connection string``) is matched before qualifiers are stripped.
 
 Why the head noun: a word *before* the head only narrows it (``refresh_token`` is a token),
 while a word *after* it changes what the key is about (``token_count``, ``token_type``,
@@ -53,6 +55,7 @@ _QUALIFIERS = frozenset(
         "str", "string", "text", "b64", "base64", "hex", "enc", "encoded", "encrypted", "data",
         "header", "headers", "param", "params", "field", "input", "confirm", "confirmation", "again",
         "repeat", "old", "new", "current", "cur", "prev", "previous", "tmp", "temp", "original",
+        "pem", "pkcs", "der",
     }
 )  # fmt: skip
 
@@ -61,14 +64,16 @@ _SENSITIVE_WORDS: dict[str, str] = {
     "password": "password", "passwords": "password", "passwd": "password", "pwd": "password",
     "passphrase": "password", "pass": "password", "pw": "password",
     "secret": "secret", "secrets": "secret",
-    "token": "token", "jwt": "token",
+    "token": "token", "jwt": "token", "bearer": "token", "sas": "token",
+    "passcode": "password", "passcodes": "password", "pin": "password", "pins": "password",
+    "pincode": "password", "otp": "token", "totp": "token", "hotp": "token",
     "apikey": "api_key", "apikeys": "api_key",
     "authorization": "authorization", "authorisation": "authorization",
     "cookie": "cookie", "cookies": "cookie",
     "session": "session", "sessionid": "session", "sessionkey": "session",
     "credential": "credential", "credentials": "credential", "creds": "credential",
     "privatekey": "private_key",
-    "ssn": "ssn",
+    "ssn": "ssn", "iban": "card",
     "cvv": "card", "cvc": "card", "cvv2": "card", "cvc2": "card",
 }  # fmt: skip
 
@@ -85,7 +90,10 @@ _SENSITIVE_PAIRS: dict[tuple[str, str], str] = {
     },
     ("card", "number"): "card", ("card", "num"): "card", ("card", "no"): "card", ("credit", "card"): "card",
     ("debit", "card"): "card", ("security", "code"): "card", ("card", "pin"): "card",
+    ("cc", "number"): "card", ("cc", "num"): "card", ("cc", "no"): "card",
     ("auth", "code"): "token", ("authorization", "code"): "token", ("otp", "code"): "token",
+    ("mfa", "code"): "token", ("fa", "code"): "token", ("verification", "code"): "token",
+    ("recovery", "code"): "token", ("backup", "code"): "token", ("pin", "code"): "password",
     ("security", "number"): "ssn",  # social_security_number
     ("connection", "string"): "credential",  # e.g. Azure / ADO.NET connection strings carry AccountKey=
 }  # fmt: skip
@@ -132,6 +140,11 @@ def _head(words: list[str]) -> list[str]:
 
 def builtin_rule(words: list[str], pii: bool = False) -> str | None:
     """The built-in rule name for a key already split into words, or None."""
+    if len(words) >= 2:
+        # A compound whose last word is also a qualifier (connection_string) is read whole.
+        rule = _SENSITIVE_PAIRS.get((words[-2], words[-1]))
+        if rule is not None:
+            return "key:" + rule
     words = _head(words)
     if not words:
         return None
