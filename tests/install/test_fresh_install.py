@@ -39,8 +39,7 @@ EXPORT_A_SPAN = textwrap.dedent(
 
 def _base_python() -> str:
     """The interpreter this venv was made from, so the new venv gets its bundled pip."""
-    base = getattr(sys, "_base_executable", "") or sys.executable
-    return base
+    return getattr(sys, "_base_executable", "") or sys.executable
 
 
 def _run(args: list[str], **kwargs) -> subprocess.CompletedProcess[str]:

@@ -92,7 +92,8 @@ _SENSITIVE_PAIRS: dict[tuple[str, str], str] = {
     ("debit", "card"): "card", ("security", "code"): "card", ("card", "pin"): "card",
     ("cc", "number"): "card", ("cc", "num"): "card", ("cc", "no"): "card",
     ("auth", "code"): "token", ("authorization", "code"): "token", ("otp", "code"): "token",
-    ("mfa", "code"): "token", ("fa", "code"): "token", ("verification", "code"): "token",
+    ("mfa", "code"): "token", ("fa", "code"): "token",  # 2fa_code splits into 2 / fa / code
+    ("verification", "code"): "token",
     ("recovery", "code"): "token", ("backup", "code"): "token", ("pin", "code"): "password",
     ("security", "number"): "ssn",  # social_security_number
     ("connection", "string"): "credential",  # e.g. Azure / ADO.NET connection strings carry AccountKey=
@@ -140,12 +141,13 @@ def _head(words: list[str]) -> list[str]:
 
 def builtin_rule(words: list[str], pii: bool = False) -> str | None:
     """The built-in rule name for a key already split into words, or None."""
-    if len(words) >= 2:
+    trimmed = _head(words)
+    if len(trimmed) < len(words):
         # A compound whose last word is also a qualifier (connection_string) is read whole.
         rule = _SENSITIVE_PAIRS.get((words[-2], words[-1]))
         if rule is not None:
             return "key:" + rule
-    words = _head(words)
+    words = trimmed
     if not words:
         return None
     head = words[-1]
