@@ -288,8 +288,16 @@ def test_a_spool_dir_the_os_cannot_take_is_reported_as_unwritable(tmp_path, capl
 
 # --------------------------------------------------------------------------- what a file name may claim
 
-NOW_MS = int(time.time() * 1000)
-EXPIRED_MS = NOW_MS - 3_600_000
+NOW_MS = EXPIRED_MS = 0  # set at the start of each test, below
+
+
+@pytest.fixture(autouse=True)
+def _clock_read_when_the_test_starts() -> None:
+    # Read at import time, "now" was as old as the suite's run up to this file: on a slow machine
+    # more than the spools' max_age of 60 s, and the "fresh" files were already expired.
+    global NOW_MS, EXPIRED_MS
+    NOW_MS = int(time.time() * 1000)
+    EXPIRED_MS = NOW_MS - 3_600_000
 
 
 def spool_file(directory: Path, created_ms: int, spans: int, writer: str = "ab" * 6, seq: int = 1) -> Path:
