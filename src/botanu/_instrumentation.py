@@ -37,6 +37,7 @@ DEFAULT_INSTRUMENTATIONS = (
     "urllib",
     "aiohttp-client",
     "botanu_http_client",
+    "httpx2",
 )
 # ``defaults`` for opentelemetry-instrument: every installed instrumentor.
 EVERY_INSTALLED = None
@@ -47,8 +48,14 @@ ON = "on"
 def _entry_points() -> dict[str, EntryPoint]:
     found: dict[str, EntryPoint] = {}
     for entry_point in entry_points(group="opentelemetry_instrumentor"):
-        found.setdefault(entry_point.name, entry_point)
+        # Where botanu publishes an instrumentor under a contrib name (httpx2), botanu's is used.
+        if entry_point.name not in found or _is_botanus(entry_point):
+            found[entry_point.name] = entry_point
     return found
+
+
+def _is_botanus(entry_point: EntryPoint) -> bool:
+    return getattr(getattr(entry_point, "dist", None), "name", None) == "botanu"
 
 
 def _from(settings: Settings, name: str) -> str:
