@@ -198,3 +198,83 @@ def test_contrib_client_suppresses_http_instrumentation_below_its_span(
 
     assert seen_enabled == [False]
     assert len(exporter.get_finished_spans()) == 1
+
+
+# -- httpx2 (botanu's instrumentor) over the contrib httpx2 transport instrumentation -----------
+
+
+def _httpx2_instrumentors() -> tuple[BaseInstrumentor, BaseInstrumentor]:
+    pytest.importorskip("httpx2")
+    contrib = pytest.importorskip("opentelemetry.instrumentation.httpx")
+    if not hasattr(contrib, "HTTPX2ClientInstrumentor"):
+        pytest.skip("this contrib httpx release has no httpx2 instrumentor")
+    from botanu_instrumentation.httpx2 import HTTPX2Instrumentor
+
+    return HTTPX2Instrumentor(), contrib.HTTPX2ClientInstrumentor()
+
+
+def _httpx2_calls(url: str) -> None:
+    import asyncio
+
+    import httpx2
+
+    with httpx2.Client(timeout=_TIMEOUT) as client:
+        assert client.get(f"{url}?sync").status_code == 200
+
+    async def call() -> None:
+        async with httpx2.AsyncClient(timeout=_TIMEOUT) as client:
+            assert (await client.get(f"{url}?async")).status_code == 200
+
+    asyncio.run(call())
+
+
+@pytest.mark.parametrize("botanu_first", [True, False], ids=["botanu-first", "contrib-first"])
+def test_httpx2_with_contrib_httpx2_gives_only_botanus_span(
+    instrumented: InMemorySpanExporter, server: LoopbackServer, provider: TracerProvider, botanu_first: bool
+) -> None:
+    """opentelemetry-instrument loads both (same entry point name); whichever loads first, one span each."""
+    ours, contrib = _httpx2_instrumentors()
+    order = [ours, contrib] if botanu_first else [contrib, ours]
+    with ExitStack() as stack:
+        for instrumentor in order:
+            stack.enter_context(_instrumented(instrumentor, provider))
+        _httpx2_calls(server.url("/both"))
+
+    spans = _assert_one_span_per_call(instrumented, server, 2, "botanu_instrumentation.httpx2")
+    assert [span.attributes["url.full"].rsplit("?", 1)[1] for span in spans] == ["sync", "async"]
+
+
+def test_contrib_httpx2_alone_still_traces(
+    server: LoopbackServer, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """The contrib instrumentation is not broken by botanu's being installed (only not loaded)."""
+    _, contrib = _httpx2_instrumentors()
+    with _instrumented(contrib, provider):
+        _httpx2_calls(server.url("/contrib"))
+
+    _assert_one_span_per_call(exporter, server, 2, "opentelemetry.instrumentation.httpx")
+
+
+def test_httpx2_suppresses_http_instrumentation_below_its_span(
+    server: LoopbackServer, provider: TracerProvider, exporter: InMemorySpanExporter
+) -> None:
+    """What the transport (and anything it calls) sees: HTTP instrumentation suppressed."""
+    import httpx2
+
+    ours, _ = _httpx2_instrumentors()
+    seen_enabled: list[bool] = []
+
+    def probe(wrapped, instance, args, kwargs):
+        seen_enabled.append(is_http_instrumentation_enabled())
+        return wrapped(*args, **kwargs)
+
+    with _instrumented(ours, provider):
+        wrapt.wrap_function_wrapper(httpx2.HTTPTransport, "handle_request", probe)
+        try:
+            with httpx2.Client(timeout=_TIMEOUT) as client:
+                client.get(server.url("/probe"))
+        finally:
+            unwrap(httpx2.HTTPTransport, "handle_request")
+
+    assert seen_enabled == [False]
+    assert len(exporter.get_finished_spans()) == 1
