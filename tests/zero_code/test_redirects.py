@@ -157,3 +157,69 @@ def test_aiohttp_malformed_redirect_still_raises_aiohttps_own_error(identity_hea
             asyncio.run(call())
     finally:
         server.close()
+
+
+# -- httpx2: botanu's instrumentor injects anew on every hop; the copied header is replaced ------
+
+
+@pytest.fixture
+def httpx2_traced():
+    """httpx2 traced by botanu's instrumentor with a recording provider (the rule reads its span)."""
+    httpx2 = pytest.importorskip("httpx2")
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from botanu_instrumentation.httpx2 import HTTPX2Instrumentor
+
+    instrumentor = HTTPX2Instrumentor()
+    instrumentor.instrument(tracer_provider=TracerProvider())
+    yield httpx2
+    instrumentor.uninstrument()
+
+
+def _httpx2_get(httpx2, mode: str, url: str, headers: dict[str, str]) -> int:
+    if mode == "sync":
+        with httpx2.Client(follow_redirects=True, timeout=5) as client:
+            return client.get(url, headers=headers).status_code
+
+    import asyncio
+
+    async def call() -> int:
+        async with httpx2.AsyncClient(follow_redirects=True, timeout=5) as client:
+            return (await client.get(url, headers=headers)).status_code
+
+    return asyncio.run(call())
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_httpx2_redirect_strips_identity(redirector, third_party, identity_header, httpx2_traced, mode):
+    url = f"http://localhost:{redirector.port}/"
+    assert _httpx2_get(httpx2_traced, mode, url, {"baggage": identity_header}) == 200
+    assert redirector.seen == [identity_header]
+    assert third_party.seen == ["botanu.run_id=r-1"]
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_httpx2_redirect_drops_a_header_that_only_held_identity(redirector, third_party, httpx2_traced, mode):
+    install(resolve_settings({"propagate_to": ["localhost"]}, {}))
+    token = context.attach(baggage.set_baggage("botanu.customer_id", "acme"))
+    try:
+        assert _httpx2_get(httpx2_traced, mode, f"http://localhost:{redirector.port}/", {}) == 200
+    finally:
+        context.detach(token)
+    assert redirector.seen == ["botanu.customer_id=acme"]
+    assert third_party.seen == [None]  # httpx2 copied the header; nothing of it may reach the third party
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_httpx2_redirect_to_an_allowed_host_keeps_identity(redirector, third_party, httpx2_traced, mode):
+    install(resolve_settings({"propagate_to": ["localhost", "127.0.0.1"]}, {}))
+    header = "botanu.run_id=r-1,botanu.customer_id=acme"
+    token = context.attach(
+        baggage.set_baggage("botanu.customer_id", "acme", baggage.set_baggage("botanu.run_id", "r-1"))
+    )
+    try:
+        assert _httpx2_get(httpx2_traced, mode, f"http://localhost:{redirector.port}/", {}) == 200
+    finally:
+        context.detach(token)
+    assert redirector.seen == [header]
+    assert third_party.seen == [header]
