@@ -524,3 +524,29 @@ class _Redirector:
     def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+@pytest.mark.parametrize("get", [_get, _get_async], ids=["sync", "async"])
+def test_an_httpx2_without_the_client_method_is_traced_at_the_transport(
+    provider: TracerProvider,
+    exporter: InMemorySpanExporter,
+    server: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+    get,
+) -> None:
+    from botanu_instrumentation.httpx2 import _instrumentor
+
+    missing = (("Client", "_gone", "send"), ("AsyncClient", "_gone", "send_async"))
+    monkeypatch.setattr(_instrumentor, "_CLIENT_SEND", missing)
+    instrumentor = HTTPX2Instrumentor()
+    instrumentor.instrument(tracer_provider=provider)
+    try:
+        assert all(hasattr(owner.__dict__[name], "__wrapped__") for owner, name in _TRANSPORTS)
+        assert get(server.url("/fallback")) == 200
+    finally:
+        instrumentor.uninstrument()
+
+    span = _only_span(exporter)
+    assert span.attributes["url.full"] == server.url("/fallback")
+    [traceparent] = server.seen[0].values("traceparent")
+    assert _parent_span_id(traceparent) == _span_id(span)
