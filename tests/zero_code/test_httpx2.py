@@ -290,3 +290,20 @@ def test_openai_client_calls_are_traced_with_no_code(tmp_path, otlp_receiver):
     assert "botanu.customer_id" not in baggage_entries(headers.get("baggage"))
     assert headers["authorization"] == f"Bearer {SECRET}"  # the vendor gets its key ...
     assert all(SECRET.encode() not in body for body in otlp_receiver.raw_bodies())  # ... the collector not
+
+
+@pytest.mark.parametrize("botanu_first", [True, False], ids=["botanu-found-first", "contrib-found-first"])
+def test_botanu_init_and_doctor_pick_botanus_httpx2_whatever_the_order(monkeypatch, botanu_first):
+    """Two installed instrumentors are named httpx2; botanu.init() and botanu doctor use botanu's."""
+    from importlib.metadata import entry_points
+
+    from botanu import _instrumentation
+
+    found = [e for e in entry_points(group="opentelemetry_instrumentor") if e.name == "httpx2"]
+    assert {e.dist.name for e in found} == {"botanu", "opentelemetry-instrumentation-httpx"}
+    ordered = sorted(found, key=lambda e: e.dist.name == "botanu", reverse=botanu_first)
+    monkeypatch.setattr(_instrumentation, "entry_points", lambda group: ordered)
+
+    chosen = _instrumentation._entry_points()["httpx2"]
+    assert chosen.value == "botanu_instrumentation.httpx2:HTTPX2Instrumentor"
+    assert "httpx2" in _instrumentation.DEFAULT_INSTRUMENTATIONS
