@@ -550,3 +550,30 @@ def test_an_httpx2_without_the_client_method_is_traced_at_the_transport(
     assert span.attributes["url.full"] == server.url("/fallback")
     [traceparent] = server.seen[0].values("traceparent")
     assert _parent_span_id(traceparent) == _span_id(span)
+
+
+def test_streamed_response_gives_one_span(instrumented: InMemorySpanExporter, server: LoopbackServer) -> None:
+    with httpx2.Client(timeout=_TIMEOUT) as client:
+        with client.stream("GET", server.url("/stream")) as response:
+            assert response.read() == b"ok"
+
+    assert _only_span(instrumented).attributes["http.response.status_code"] == 200
+
+
+def test_in_process_wsgi_app_is_not_a_client_call_and_its_own_calls_are_traced(
+    instrumented: InMemorySpanExporter, server: LoopbackServer
+) -> None:
+    """httpx2's WSGI transport calls an app in this process: no CLIENT span for it, and no
+    suppression leaks into the app, whose real outgoing call is traced as usual."""
+
+    def app(environ: dict, start_response) -> list[bytes]:
+        status = _get(server.url("/from-inside-the-app"))
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(status).encode()]
+
+    with httpx2.Client(transport=httpx2.WSGITransport(app=app)) as client:
+        assert client.get("http://in-process.test/").text == "200"
+
+    span = _only_span(instrumented)
+    assert span.attributes["url.full"] == server.url("/from-inside-the-app")
+    assert len(server.seen[0].values("traceparent")) == 1

@@ -37,17 +37,24 @@ class SendHooks:
     ``enabled`` turns both wrappers into plain pass-throughs; uninstrumenting sets
     it so that a wrapper which cannot be removed (another library wrapped the same
     method on top of it) stops tracing anyway.
+
+    Requests to ``in_process`` transports (httpx2's ASGI and WSGI transports) are not
+    traced: they call an app inside this process rather than the network, and that
+    app's own outgoing calls must not run under our suppression.
     """
 
-    def __init__(self, tracer: Tracer, url_filter: UrlFilter | None = None) -> None:
+    def __init__(
+        self, tracer: Tracer, url_filter: UrlFilter | None = None, in_process: tuple[type, ...] = ()
+    ) -> None:
         self._tracer = tracer
         self._url_filter = url_filter
+        self._in_process = in_process
         self.enabled = True
 
     # -- wrappers (signature fixed by wrapt) -------------------------------------------
 
     def send(self, wrapped: Wrapped, instance: Any, args: tuple, kwargs: dict) -> Any:
-        span = self._start(args, kwargs)
+        span = self._start(instance, args, kwargs)
         if span is None:
             return wrapped(*args, **kwargs)
         try:
@@ -62,7 +69,7 @@ class SendHooks:
     async def send_async(
         self, wrapped: Callable[..., Awaitable[Any]], instance: Any, args: tuple, kwargs: dict
     ) -> Any:
-        span = self._start(args, kwargs)
+        span = self._start(instance, args, kwargs)
         if span is None:
             return await wrapped(*args, **kwargs)
         try:
@@ -76,7 +83,7 @@ class SendHooks:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def _start(self, args: tuple, kwargs: dict) -> Span | None:
+    def _start(self, instance: Any, args: tuple, kwargs: dict) -> Span | None:
         """The span for this request with context injected, or None when it is not traced."""
         if not self.enabled:
             return None
@@ -84,6 +91,8 @@ class SendHooks:
             if not _should_trace():  # suppressed, or another HTTP client span is current
                 return None
             request = args[0] if args else kwargs["request"]
+            if self._in_process and isinstance(_transport(instance, request), self._in_process):
+                return None
             attributes = _attributes.request_attributes(request)
             if self._url_filter is not None and self._url_filter.url_disabled(str(attributes[URL_FULL])):
                 return None
@@ -101,6 +110,17 @@ class SendHooks:
         except Exception:  # the request is still traced, just not propagated
             report_failure("httpx2 context injection")
         return span
+
+
+def _transport(instance: Any, request: Any) -> Any:
+    """The transport that will carry ``request``: the client's choice for its URL, or ``instance`` itself."""
+    choose = getattr(instance, "_transport_for_url", None)
+    if choose is None:
+        return instance
+    try:
+        return choose(request.url)
+    except Exception:  # httpx2 will report its own problem with this URL when it sends
+        return None
 
 
 def _inject(request: Any, span: Span) -> None:

@@ -74,7 +74,12 @@ class HTTPX2Instrumentor(BaseInstrumentor):
             tracer_provider=kwargs.get("tracer_provider"),
             schema_url=Schemas.V1_23_1.value,  # HTTP semconv is stable since 1.23
         )
-        hooks = SendHooks(tracer, _url_filter(kwargs.get("excluded_urls")))
+        in_process = tuple(
+            cls
+            for cls in (getattr(httpx2, "ASGITransport", None), getattr(httpx2, "WSGITransport", None))
+            if cls
+        )
+        hooks = SendHooks(tracer, _url_filter(kwargs.get("excluded_urls")), in_process)
         installed: list[tuple[type, str, object]] = []
         try:
             for class_name, method, hook in _targets(httpx2):
