@@ -577,3 +577,29 @@ def test_in_process_wsgi_app_is_not_a_client_call_and_its_own_calls_are_traced(
     span = _only_span(instrumented)
     assert span.attributes["url.full"] == server.url("/from-inside-the-app")
     assert len(server.seen[0].values("traceparent")) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "full", "address", "port"),
+    [
+        (
+            "https://API.Example.com/v1/chat?x=1",
+            "https://api.example.com/v1/chat?x=1",
+            "api.example.com",
+            443,
+        ),
+        ("http://[::1]:8080/p", "http://[::1]:8080/p", "::1", 8080),
+        ("http://bücher.example/", "http://xn--bcher-kva.example/", "xn--bcher-kva.example", 80),
+        ("https://user:pw@host.example:8443", "https://host.example:8443/", "host.example", 8443),
+    ],
+)
+def test_request_attributes(url: str, full: str, address: str, port: int) -> None:
+    from botanu_instrumentation.httpx2 import _attributes
+
+    attributes = _attributes.request_attributes(httpx2.Request("GET", url))
+    assert attributes == {
+        "http.request.method": "GET",
+        "url.full": full,
+        "server.address": address,
+        "server.port": port,
+    }

@@ -20,7 +20,6 @@ from typing import Any
 from opentelemetry import context, propagate, trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
 from opentelemetry.semconv.attributes.error_attributes import ERROR_TYPE
-from opentelemetry.semconv.attributes.http_attributes import HTTP_REQUEST_METHOD_ORIGINAL
 from opentelemetry.semconv.attributes.url_attributes import URL_FULL
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
@@ -96,11 +95,10 @@ class SendHooks:
             attributes = _attributes.request_attributes(request)
             if self._url_filter is not None and self._url_filter.url_disabled(str(attributes[URL_FULL])):
                 return None
-            method = str(attributes.get(HTTP_REQUEST_METHOD_ORIGINAL) or request.method)
             # The attributes go in at start: botanu's baggage rule reads the destination
             # from the span that is current while the headers are injected.
             span = self._tracer.start_span(
-                _attributes.span_name(method), kind=SpanKind.CLIENT, attributes=attributes
+                _attributes.span_name(str(request.method)), kind=SpanKind.CLIENT, attributes=attributes
             )
         except Exception:
             report_failure("httpx2 span start")
