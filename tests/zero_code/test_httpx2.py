@@ -307,3 +307,50 @@ def test_botanu_init_and_doctor_pick_botanus_httpx2_whatever_the_order(monkeypat
     chosen = _instrumentation._entry_points()["httpx2"]
     assert chosen.value == "botanu_instrumentation.httpx2:HTTPX2Instrumentor"
     assert "httpx2" in _instrumentation.DEFAULT_INSTRUMENTATIONS
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_host_port_rule_applies_per_destination(mode, clean_botanu):
+    """propagate_to=127.0.0.1:<port>: identity goes to that server only, read from botanu's httpx2 span."""
+    import asyncio
+
+    import httpx2
+    from opentelemetry import baggage, context, propagate
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from botanu._config import resolve_settings
+    from botanu.propagation import install
+    from botanu_instrumentation.httpx2 import HTTPX2Instrumentor
+
+    allowed, other = RecordingServer(), RecordingServer()
+    previous = propagate.get_global_textmap()
+    instrumentor = HTTPX2Instrumentor()
+    instrumentor.instrument(tracer_provider=TracerProvider())
+    ctx = baggage.set_baggage("botanu.customer_id", "cus-9", baggage.set_baggage("botanu.run_id", "r-1"))
+    token = context.attach(ctx)
+    try:
+        install(resolve_settings({"propagate_to": [f"127.0.0.1:{allowed.port}"]}, {}))
+        urls = [f"http://127.0.0.1:{server.port}/call" for server in (allowed, other)]
+        if mode == "sync":
+            with httpx2.Client(timeout=5) as client:
+                for url in urls:
+                    client.get(url)
+        else:
+
+            async def calls() -> None:
+                async with httpx2.AsyncClient(timeout=5) as client:
+                    for url in urls:
+                        await client.get(url)
+
+            asyncio.run(calls())
+    finally:
+        context.detach(token)
+        instrumentor.uninstrument()
+        propagate.set_global_textmap(previous)
+        allowed.close()
+        other.close()
+    assert baggage_entries(allowed.headers_for("/call")["baggage"]) == {
+        "botanu.run_id": "r-1",
+        "botanu.customer_id": "cus-9",
+    }
+    assert baggage_entries(other.headers_for("/call")["baggage"]) == {"botanu.run_id": "r-1"}
