@@ -19,10 +19,13 @@ for _name in list(os.environ):
 
 def reset_otel_globals() -> None:
     """Let a test install a fresh global TracerProvider (the API allows only one per process)."""
+    from opentelemetry._logs import _internal as logs_internal
     from opentelemetry.util._once import Once
 
     trace._TRACER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
     trace._TRACER_PROVIDER = None  # type: ignore[attr-defined]
+    logs_internal._LOGGER_PROVIDER_SET_ONCE = Once()  # type: ignore[attr-defined]
+    logs_internal._LOGGER_PROVIDER = None  # type: ignore[attr-defined]
 
 
 def reset_botanu() -> None:

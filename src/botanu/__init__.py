@@ -43,6 +43,8 @@ from botanu._session import Session, current_session, session
 from botanu._version import __version__
 from botanu.analytics import Analytics, identify, track
 from botanu.flows import Flow, FlowNode, act, assert_, define_flow, load_flows
+from botanu.llm import LLMCall, llm_call
+from botanu.logs import Logger
 
 __all__ = [
     "OUTCOME_STATUSES",
@@ -51,6 +53,8 @@ __all__ = [
     "Event",
     "Flow",
     "FlowNode",
+    "LLMCall",
+    "Logger",
     "RunContext",
     "Session",
     "Settings",
@@ -67,6 +71,7 @@ __all__ = [
     "force_flush",
     "identify",
     "init",
+    "llm_call",
     "load_flows",
     "outcome",
     "session",
@@ -108,6 +113,10 @@ def init(
     spool_dir: str | None = None,
     spool_max_bytes: int | str | None = None,
     spool_max_age: float | None = None,
+    logs: bool | None = None,
+    log_level: int | str | None = None,
+    logs_endpoint: str | None = None,
+    llm_prices: str | Mapping[str, Any] | None = None,
 ) -> Settings:
     """Set up botanu's pipeline once per process and return the resolved settings.
 
@@ -157,6 +166,18 @@ def init(
         spool_dir: Where (``BOTANU_SPOOL_DIR``; default: the user's cache directory).
         spool_max_bytes: Size cap of the spool (``BOTANU_SPOOL_MAX_BYTES``; default 64 MiB).
         spool_max_age: Seconds after which spooled batches are dropped (default one day).
+        logs: Export stdlib ``logging`` records (and :class:`Logger`'s) as OTel log records
+            through a handler on the root logger (``BOTANU_LOGS``; ``OTEL_LOGS_EXPORTER=none``
+            turns it off; on by default).
+        log_level: The lowest level exported (``BOTANU_LOG_LEVEL``; default ``INFO``). Logger
+            levels are the app's: root's default WARNING still holds back INFO records.
+        logs_endpoint: Full OTLP/HTTP logs URL (``BOTANU_LOGS_ENDPOINT``,
+            ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/logs``;
+            default: ``endpoint`` with ``/v1/traces`` replaced by ``/v1/logs``).
+        llm_prices: LLM prices that win over genai-prices' bundled table: a JSON (or YAML) file,
+            or a mapping, of ``"provider/model"`` to ``{"input", "output", "cache_read",
+            "cache_write"}`` in USD per million tokens (``BOTANU_LLM_PRICES``; a missing cache
+            price is the input price). Used for ``botanu.cost.usd`` on LLM call and run spans.
 
     A second call is a no-op with one warning naming the settings it ignored. If
     an SDK ``TracerProvider`` is already installed (yours, or
@@ -169,8 +190,8 @@ def init(
 def shutdown(timeout: float | None = None) -> bool:
     """Flush and stop botanu's pipeline within ``timeout`` seconds (default: ``shutdown_timeout``).
 
-    Returns True only if every span of this process was delivered: none is left in
-    memory or in the spool and none was dropped. Safe to call more than once; also
+    Returns True only if every span and log record of this process was delivered: none is
+    left in memory or in the spool and none was dropped. Safe to call more than once; also
     run automatically at interpreter exit.
     """
     return _pipeline.shutdown(timeout)
@@ -187,10 +208,11 @@ def force_flush(timeout: float | None = None) -> bool:
 
 
 def stats() -> dict[str, Any]:
-    """Return counters that account for every span.
+    """Return counters that account for every span and log record.
 
     ``spans_queued + spool_adopted == exported + replayed + dropped_total + pending`` holds in
     every snapshot (``balanced``); ``dropped`` gives the reasons, ``spool_pending`` what waits on
-    disk, ``redaction`` the redaction totals. See docs/delivery.md.
+    disk, ``redaction`` the redaction totals. ``stats()["logs"]`` keeps the same books for log
+    records (``records_queued`` in place of ``spans_queued``). See docs/delivery.md.
     """
     return _pipeline.stats()

@@ -24,6 +24,7 @@ logger = logging.getLogger("botanu")
 
 DEFAULT_ENDPOINT = "http://localhost:4318/v1/traces"
 TRACES_PATH = "/v1/traces"
+LOGS_PATH = "/v1/logs"
 REDACTION_MODES = ("mask", "remove", "hash")
 COMPRESSIONS = ("gzip", "none")
 
@@ -72,12 +73,35 @@ class Settings:
     # Baggage trust boundaries (see botanu.propagation).
     propagate_to: tuple[str, ...] = ()
     trust_inbound_baggage: bool = False
+    # Response headers that give the caller the request's trace id (see botanu.integrations);
+    # () turns them off.
+    trace_response_headers: tuple[str, ...] = ("traceresponse", "X-Trace-ID")
     # Durable spool for batches the collector could not take (see botanu.export).
     spool: bool = True
     spool_dir: str | None = None
     spool_max_bytes: int = 64 * 1024 * 1024
     spool_max_age: float = 24 * 3600.0
+    # LLM prices that win over genai-prices' table: a JSON/YAML file path, or a mapping in code
+    # (see botanu.llm). Read when the pipeline is built.
+    llm_prices: str | Mapping[str, Any] | None = None
+    # LLM clients: ask openai streams for their usage (stream_options.include_usage); the
+    # extra usage-only chunk is hidden from the application.
+    llm_stream_usage: bool = False
+    # Logs: stdlib logging records (and botanu.Logger's) exported as OTel log records.
+    logs: bool = True
+    log_level: int = logging.INFO
+    # None: derived from the traces endpoint (see logs_url()).
+    logs_endpoint: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def logs_url(self) -> str:
+        """Where log records go: ``logs_endpoint``, else the traces endpoint with ``/v1/logs``."""
+        if self.logs_endpoint:
+            return self.logs_endpoint
+        base = self.endpoint
+        if base.endswith(TRACES_PATH):
+            base = base[: -len(TRACES_PATH)]
+        return base.rstrip("/") + LOGS_PATH
 
     def describe(self) -> dict[str, str]:
         """Return the settings as printable strings, secrets masked."""
@@ -142,6 +166,26 @@ def _parse_rate(raw: Any) -> float:
     return value
 
 
+def _parse_log_level(raw: Any) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        if raw >= 0:
+            return raw
+        raise SettingError("a level number must not be negative")
+    if isinstance(raw, str):
+        text = raw.strip().upper()
+        if text.isdigit():
+            return int(text)
+        level = {"WARN": logging.WARNING, "FATAL": logging.CRITICAL}.get(text, logging.getLevelName(text))
+        if isinstance(level, int):
+            return level
+    raise SettingError("expected a level name (DEBUG, INFO, WARNING, ERROR, CRITICAL) or number")
+
+
+def _logs_exporter_enabled(raw: Any) -> bool:
+    """``OTEL_LOGS_EXPORTER``: ``none`` turns log export off; any exporter name leaves it on."""
+    return _parse_str(raw).lower() != "none"
+
+
 def _parse_seconds(raw: Any) -> float:
     value = _number(raw)
     if not 0.0 < value <= 3600.0:
@@ -163,6 +207,20 @@ def _parse_list(raw: Any) -> tuple[str, ...]:
         if item.strip():
             out.append(item.strip())
     return tuple(out)
+
+
+_HEADER_NAME_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _parse_header_names(raw: Any) -> tuple[str, ...]:
+    """HTTP header names; empty (or ``none``/``off``/``0``/``false``) means no header at all."""
+    if isinstance(raw, str) and raw.strip().lower() in _FALSE | {"none"}:
+        return ()
+    names = _parse_list(raw)
+    bad = [name for name in names if not _HEADER_NAME_RE.fullmatch(name)]
+    if bad:
+        raise SettingError("expected HTTP header names (letters, digits, '-'; no spaces or ':')")
+    return tuple(dict.fromkeys(names))
 
 
 def _parse_instrumentations(raw: Any) -> tuple[str, ...] | None:
@@ -266,6 +324,17 @@ def _parse_age(raw: Any) -> float:
     return value
 
 
+def _parse_llm_prices(raw: Any) -> str | Mapping[str, Any]:
+    """A price file's path, or the prices themselves as a mapping (checked by botanu.llm)."""
+    if isinstance(raw, Mapping):
+        return raw
+    if isinstance(raw, os.PathLike):
+        raw = os.fspath(raw)
+    if isinstance(raw, str) and raw.strip():
+        return raw.strip()
+    raise SettingError("expected a path to a JSON or YAML price file, or a mapping")
+
+
 def _parse_callable(raw: Any) -> Callable[..., Any]:
     if not callable(raw):
         raise SettingError("expected a callable")
@@ -281,6 +350,8 @@ class _Spec:
     botanu_env: str | None
     otel_envs: tuple[tuple[str, Callable[[Any], Any] | None], ...] = ()
     secret: bool = False
+    # An empty environment variable is a value (it turns the feature off), not "unset".
+    empty_is_value: bool = False
 
 
 def _otel(*names: str) -> tuple[tuple[str, None], ...]:
@@ -336,10 +407,23 @@ _SPECS: dict[str, _Spec] = {
     "redaction_callback": _Spec(_parse_callable, None),
     "propagate_to": _Spec(_parse_list, "BOTANU_PROPAGATE_TO"),
     "trust_inbound_baggage": _Spec(_parse_bool, "BOTANU_TRUST_INBOUND_BAGGAGE"),
+    "trace_response_headers": _Spec(_parse_header_names, "BOTANU_TRACE_RESPONSE_HEADERS", empty_is_value=True),
     "spool": _Spec(_parse_bool, "BOTANU_SPOOL"),
     "spool_dir": _Spec(_parse_str, "BOTANU_SPOOL_DIR"),
     "spool_max_bytes": _Spec(_parse_bytes, "BOTANU_SPOOL_MAX_BYTES"),
     "spool_max_age": _Spec(_parse_age, "BOTANU_SPOOL_MAX_AGE"),
+    "llm_prices": _Spec(_parse_llm_prices, "BOTANU_LLM_PRICES"),
+    "llm_stream_usage": _Spec(_parse_bool, "BOTANU_LLM_STREAM_USAGE"),
+    "logs": _Spec(_parse_bool, "BOTANU_LOGS", (("OTEL_LOGS_EXPORTER", _logs_exporter_enabled),)),
+    "log_level": _Spec(_parse_log_level, "BOTANU_LOG_LEVEL"),
+    "logs_endpoint": _Spec(
+        _parse_url,
+        "BOTANU_LOGS_ENDPOINT",
+        (
+            ("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT", None),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", lambda raw: _parse_url(raw).rstrip("/") + LOGS_PATH),
+        ),
+    ),
 }
 
 SETTING_NAMES = tuple(_SPECS)
@@ -403,7 +487,9 @@ def resolve_settings(
         candidates: list[tuple[str, Any, Callable[[Any], Any]]] = []
         if name in explicit:
             candidates.append(("argument", explicit[name], spec.parse))
-        if spec.botanu_env and env.get(spec.botanu_env, "").strip():
+        if spec.botanu_env and (
+            env.get(spec.botanu_env, "").strip() or (spec.empty_is_value and spec.botanu_env in env)
+        ):
             candidates.append((spec.botanu_env, env[spec.botanu_env], spec.parse))
         for env_name, parse in spec.otel_envs:
             if env.get(env_name, "").strip():

@@ -37,6 +37,7 @@ from botanu._tracing import INSTRUMENTATION_NAME, reset_tracer
 from botanu._version import __version__
 from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
 from botanu.export._fork import on_exit_without_atexit
+from botanu.llm import LlmRunEnricher, cost_stage
 
 logger = logging.getLogger("botanu")
 
@@ -71,6 +72,7 @@ class Processors:
     enricher: RunEnricher
     export: SpanProcessor  # the redacting wrapper (or the fan-out when redaction is off)
     delivery: DeliveryProcessor
+    console: ConsoleTreeProcessor | None = None
     _combined: BotanuSpanProcessor | None = field(default=None, repr=False)
 
     def all(self) -> tuple[SpanProcessor, ...]:
@@ -166,7 +168,11 @@ def build_processors(settings: Settings, exporter: SpanExporter | None = None) -
     if settings.console:
         downstream.append(ConsoleTreeProcessor())
     chain = delivery if len(downstream) == 1 else FanOutProcessor(downstream)
-    return Processors(RunEnricher(), _redacting(chain, settings), delivery)
+    console = downstream[1] if settings.console else None
+    # The LLM cost stage sits in front of redaction (or of the chain when redaction is off), so
+    # it prices what the call reported, and its enricher notes calls that start inside a run.
+    export = cost_stage(_redacting(chain, settings), settings)
+    return Processors(LlmRunEnricher(), export, delivery, console)  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- the active pipeline
@@ -180,6 +186,7 @@ class _Active:
     owns_provider: bool
     origin: str = "botanu.init()"
     instrumented: list[Any] = field(default_factory=list)
+    logs: Any = None  # the LogPipeline, when log records are exported
 
 
 _lock = threading.RLock()
@@ -222,15 +229,17 @@ def init(
     _instrument: bool = True,
     _origin: str = "botanu.init()",
     _switched_off_by: str | None = None,
+    _log_queue: dict[str, Any] | None = None,
     **kwargs: Any,
 ) -> Settings:
     """See :func:`botanu.init`. ``_origin`` names who set the pipeline up, for log lines.
 
     ``_switched_off_by`` names a setting that turns export off for this pipeline
     (the configurator's ``OTEL_TRACES_EXPORTER=none``), as ``OTEL_SDK_DISABLED`` does.
+    ``_log_queue`` sizes the log records' queue (``botanu.Logger``'s TraceHub settings).
     """
     try:
-        return _init(_instrument, _origin, _switched_off_by, **kwargs)
+        return _init(_instrument, _origin, _switched_off_by, _log_queue or {}, **kwargs)
     except _safety.BotanuUsageError:
         raise
     except Exception as error:
@@ -248,7 +257,9 @@ def init(
         return active.settings if active is not None else Settings()
 
 
-def _init(_instrument: bool, _origin: str, _switched_off_by: str | None, **kwargs: Any) -> Settings:
+def _init(
+    _instrument: bool, _origin: str, _switched_off_by: str | None, _log_queue: dict[str, Any], **kwargs: Any
+) -> Settings:
     global _active
     with _lock:
         if _active is not None:
@@ -275,6 +286,11 @@ def _init(_instrument: bool, _origin: str, _switched_off_by: str | None, **kwarg
         # The baggage rules apply even when nothing is exported: identity must not leak either way.
         with _safety.contained("installing the baggage propagator"):
             propagation.install(settings)
+        with _safety.contained("installing the response propagator"):
+            # traceresponse / X-Trace-ID on responses of the web frameworks (botanu.integrations).
+            from botanu.integrations import install_response_propagator
+
+            install_response_propagator(settings)
         disabled = _switched_off_by or _disabled_by_env()
         if disabled:
             logger.info("botanu: %s is set; no spans are exported", disabled)
@@ -293,12 +309,26 @@ def _init(_instrument: bool, _origin: str, _switched_off_by: str | None, **kwarg
                 "with the botanu configurator); init() adds nothing, so each span is exported once"
             )
         _active = _Active(settings, provider, processors, owns, _origin)
+        _active.logs = _start_logs(settings, provider, processors, _log_queue)
         _run.set_run_id_listener(processors.run_id_listener)
         reset_tracer()
         if _instrument:
             _active.instrumented = _instrument_libraries(settings)
         _register_atexit()
         return settings
+
+
+def _start_logs(
+    settings: Settings, provider: TracerProvider, processors: Processors, queue: dict[str, Any]
+) -> Any:
+    """The log pipeline beside the spans' (same settings, resource and console), or None."""
+    if not settings.logs:
+        return None
+    with _safety.contained("setting up log export"):
+        from botanu.logs import _setup
+
+        return _setup.build(settings, provider.resource, processors.console, queue)
+    return None
 
 
 def _provider_for(settings: Settings) -> tuple[TracerProvider | None, bool]:
@@ -385,7 +415,12 @@ def force_flush(timeout: float | None = None) -> bool:
     if active is None or active.processors is None:
         return True
     seconds = active.settings.shutdown_timeout if timeout is None else _seconds(timeout)
-    return active.processors.export.force_flush(int(seconds * 1000))
+    deadline = time.monotonic() + seconds
+    delivered = active.processors.export.force_flush(int(seconds * 1000))
+    if active.logs is not None:
+        remaining = max(0.0, deadline - time.monotonic())
+        delivered = active.logs.delivery.force_flush(int(remaining * 1000)) and delivered
+    return delivered
 
 
 def shutdown(timeout: float | None = None) -> bool:
@@ -403,15 +438,26 @@ def shutdown(timeout: float | None = None) -> bool:
     if active is None or active.processors is None:
         return True
     processors = active.processors
+    logs = active.logs
+    deliveries = [processors.delivery] + ([logs.delivery] if logs is not None else [])
     deadline = time.monotonic() + seconds
     with _safety.contained("shutting down"):
-        # One budget for both: what the flush could not send, shutdown spools.
-        begin_exit = getattr(processors.delivery.exporter, "begin_exit", None)
-        if begin_exit is not None:
-            begin_exit()
+        if logs is not None:
+            from botanu.logs import _setup
+
+            _setup.take_down(logs)  # no record is logged into a pipeline being closed
+        # One budget for all: what the flushes could not send, shutdown spools.
+        for delivery in deliveries:
+            begin_exit = getattr(delivery.exporter, "begin_exit", None)
+            if begin_exit is not None:
+                begin_exit()
         delivered = processors.export.force_flush(int(seconds * 1000))
-        remaining = max(0.0, deadline - time.monotonic())
-        processors.delivery.shutdown(int(remaining * 1000))
+        if logs is not None:
+            remaining = max(0.0, deadline - time.monotonic())
+            delivered = logs.delivery.force_flush(int(remaining * 1000)) and delivered
+        for delivery in deliveries:
+            remaining = max(0.0, deadline - time.monotonic())
+            delivery.shutdown(int(remaining * 1000))
         processors.combined.shutdown()
         if active.provider is not None:
             _equipped.pop(active.provider, None)
@@ -423,7 +469,14 @@ def shutdown(timeout: float | None = None) -> bool:
         # True means every span of this process reached the collector: an earlier flush that
         # saw failures does not make a later, quiet one the whole truth.
         final = _stats.snapshot()
-        return delivered and final["pending"] == 0 and final["dropped_total"] == 0
+        records = final["logs"]
+        return (
+            delivered
+            and final["pending"] == 0
+            and final["dropped_total"] == 0
+            and records["pending"] == 0
+            and records["dropped_total"] == 0
+        )
     return False
 
 
@@ -468,6 +521,10 @@ def _reset_for_tests() -> None:
     """Forget the active pipeline without shutting it down (tests reset the OTel globals too)."""
     global _active
     with _lock:
+        if _active is not None and _active.logs is not None:
+            from botanu.logs import _setup
+
+            _setup.take_down(_active.logs)
         _active = None
         _equipped.clear()
         _run.set_run_id_listener(None)

@@ -65,6 +65,16 @@ def set_run_id_listener(listener: Callable[[str], None] | None) -> None:
     _run_id_listener = listener
 
 
+# Told just before a run's span ends, with the span and the run id (the LLM stage puts the run's
+# call, token and cost totals on it). Steps are not runs and are not told.
+_run_end_listener: Callable[[trace.Span, str], None] | None = None
+
+
+def set_run_end_listener(listener: Callable[[trace.Span, str], None] | None) -> None:
+    global _run_end_listener
+    _run_end_listener = listener
+
+
 class _RunState:
     """What a run needs while it is open (mutable, shared by its step contexts)."""
 
@@ -435,6 +445,7 @@ def _finish_span(span: trace.Span, error: BaseException | None, state: _RunState
         span.record_exception(error, escaped=True)
         description = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
         span.set_status(Status(StatusCode.ERROR, description))
+        _set_fingerprint(span, error)
         if isinstance(error, KeyboardInterrupt):
             automatic = ("canceled", "KeyboardInterrupt")
         else:
@@ -452,6 +463,14 @@ def _finish_span(span: trace.Span, error: BaseException | None, state: _RunState
         span.set_attributes({OUTCOME_STATUS: status, OUTCOME_REASON: reason})
 
 
+def _set_fingerprint(span: trace.Span, error: BaseException) -> None:
+    """``botanu.error.fingerprint``, so a backend can group failing runs (and steps) into issues."""
+    with contained("fingerprinting an error"):
+        from botanu.logs._fingerprint import FINGERPRINT, fingerprint_exception
+
+        span.set_attribute(FINGERPRINT, fingerprint_exception(error))
+
+
 def _detach(token: object | None) -> None:
     if token is None:
         return
@@ -464,6 +483,11 @@ def _detach(token: object | None) -> None:
 def _end(state: _RunState | None, error: BaseException | None) -> None:
     if state is None:
         return
+    if _run_end_listener is not None and state.auto_outcome is not None:
+        try:
+            _run_end_listener(state.span, state.attributes[RUN_ID])
+        except Exception:
+            report_internal("totalling a run's LLM calls")
     try:
         # A clean exit without an explicit outcome has nothing more to record.
         if error is not None or state.outcome is not None:

@@ -38,6 +38,9 @@ DISTRO_DEFAULTS = {
     "OTEL_EXPORTER_OTLP_COMPRESSION": "gzip",
     "OTEL_TRACES_EXPORTER": "otlp",
     "OTEL_PROPAGATORS": "tracecontext,baggage",
+    # botanu's own handler exports logging records; the contrib logging instrumentation's
+    # would send each record a second time, unredacted by botanu's rules.
+    "OTEL_PYTHON_LOG_AUTO_INSTRUMENTATION": "false",
 }
 _OTLP_EXPORTERS = {"otlp", "otlp_proto_http"}
 _PROTOCOL_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL")

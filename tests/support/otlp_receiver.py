@@ -1,12 +1,14 @@
 """A loopback OTLP/HTTP receiver that decodes what an exporter really sent.
 
-It listens on 127.0.0.1 (a free port), accepts ``POST /v1/traces`` with protobuf
-bodies (gzip or not), and keeps every request: headers, raw and decompressed
-bytes, and the decoded ``ExportTraceServiceRequest``. Tests assert on
-:meth:`OTLPReceiver.spans`, a flat, easy-to-read view of every span received.
+It listens on 127.0.0.1 (a free port), accepts ``POST /v1/traces`` and ``POST /v1/logs``
+with protobuf bodies (gzip or not), and keeps every request: headers, raw and
+decompressed bytes, and the decoded ``ExportTraceServiceRequest`` (in ``requests``) or
+``ExportLogsServiceRequest`` (in ``log_requests``). Tests assert on
+:meth:`OTLPReceiver.spans` and :meth:`OTLPReceiver.logs`, flat, easy-to-read views.
 
 Faults can be scripted for delivery tests: ``receiver.script([Reply(503), Reply(200)])``
-answers the next requests in order, then falls back to ``receiver.default``.
+answers the next trace requests in order, then falls back to ``receiver.default``;
+``script_logs`` and ``logs_default`` do the same for log requests.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -73,6 +79,22 @@ class ReceivedSpan:
 
 
 @dataclass
+class ReceivedLog:
+    """One log record as the collector saw it, in plain Python types."""
+
+    body: Any
+    severity_number: int
+    severity_text: str
+    trace_id: str
+    span_id: str
+    flags: int
+    time_ns: int
+    attributes: dict[str, Any]
+    resource: dict[str, Any]
+    scope: str
+
+
+@dataclass
 class Reply:
     """How the receiver answers one request (for fault injection)."""
 
@@ -92,7 +114,7 @@ class ReceivedRequest:
     headers: dict[str, str]
     raw: bytes
     body: bytes
-    request: ExportTraceServiceRequest | None
+    request: Any  # ExportTraceServiceRequest or ExportLogsServiceRequest; None if undecodable
     reply: Reply
     at: float
 
@@ -102,8 +124,11 @@ class OTLPReceiver:
 
     def __init__(self) -> None:
         self.requests: list[ReceivedRequest] = []
+        self.log_requests: list[ReceivedRequest] = []
         self.default = Reply()
+        self.logs_default = Reply()
         self._script: list[Reply] = []
+        self._logs_script: list[Reply] = []
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         receiver = self
@@ -136,14 +161,22 @@ class OTLPReceiver:
         with self._lock:
             self._script.extend(replies)
 
+    def script_logs(self, replies: Iterable[Reply]) -> None:
+        with self._lock:
+            self._logs_script.extend(replies)
+
     def recover(self) -> None:
         """Forget the scripted replies still unused and accept everything from now on."""
         with self._lock:
             self._script.clear()
+            self._logs_script.clear()
             self.default = Reply()
+            self.logs_default = Reply()
 
-    def _next_reply(self) -> Reply:
+    def _next_reply(self, logs: bool) -> Reply:
         with self._lock:
+            if logs:
+                return self._logs_script.pop(0) if self._logs_script else self.logs_default
             return self._script.pop(0) if self._script else self.default
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -156,8 +189,9 @@ class OTLPReceiver:
             body = zlib.decompress(raw)
         else:
             body = raw
-        reply = self._next_reply()
-        decoded: ExportTraceServiceRequest | None = ExportTraceServiceRequest()
+        is_logs = handler.path.rstrip("/").endswith("/v1/logs")
+        reply = self._next_reply(is_logs)
+        decoded: Any = ExportLogsServiceRequest() if is_logs else ExportTraceServiceRequest()
         try:
             decoded.ParseFromString(body)
         except Exception:
@@ -174,7 +208,7 @@ class OTLPReceiver:
             at=time.monotonic(),
         )
         with self._changed:
-            self.requests.append(record)
+            (self.log_requests if is_logs else self.requests).append(record)
             self._changed.notify_all()
         if reply.drop:
             handler.close_connection = True
@@ -183,6 +217,12 @@ class OTLPReceiver:
             return
         if reply.body is not None:
             payload = reply.body
+        elif is_logs:
+            logs_response = ExportLogsServiceResponse()
+            if reply.rejected_spans:
+                logs_response.partial_success.rejected_log_records = reply.rejected_spans
+                logs_response.partial_success.error_message = reply.error_message
+            payload = logs_response.SerializeToString()
         else:
             response = ExportTraceServiceResponse()
             if reply.rejected_spans:
@@ -240,6 +280,40 @@ class OTLPReceiver:
                         )
         return out
 
+    def logs(self, *, accepted_only: bool = True) -> list[ReceivedLog]:
+        """Every log record received (by default only from requests answered 2xx)."""
+        with self._lock:
+            requests = list(self.log_requests)
+        out: list[ReceivedLog] = []
+        for record in requests:
+            if accepted_only and not (200 <= record.reply.status < 300 and not record.reply.drop):
+                continue
+            if record.request is None:
+                continue
+            for resource_logs in record.request.resource_logs:
+                resource = attributes(resource_logs.resource.attributes)
+                for scope_logs in resource_logs.scope_logs:
+                    for log in scope_logs.log_records:
+                        out.append(
+                            ReceivedLog(
+                                body=any_value(log.body),
+                                severity_number=log.severity_number,
+                                severity_text=log.severity_text,
+                                trace_id=log.trace_id.hex(),
+                                span_id=log.span_id.hex(),
+                                flags=log.flags,
+                                time_ns=log.time_unix_nano,
+                                attributes=attributes(log.attributes),
+                                resource=resource,
+                                scope=scope_logs.scope.name,
+                            )
+                        )
+        return out
+
+    def wait_for_logs(self, count: int, timeout: float = 10.0) -> list[ReceivedLog]:
+        self.wait_for(lambda r: len(r.logs()) >= count, timeout)
+        return self.logs()
+
     def span(self, name: str) -> ReceivedSpan:
         """The one received span with this name (fails if there are none or several)."""
         matches = [s for s in self.spans() if s.name == name]
@@ -247,9 +321,9 @@ class OTLPReceiver:
         return matches[0]
 
     def raw_bodies(self) -> list[bytes]:
-        """Every decompressed request body, accepted or not (for leak searches)."""
+        """Every decompressed request body, spans and logs, accepted or not (for leak searches)."""
         with self._lock:
-            return [r.body for r in self.requests]
+            return [r.body for r in self.requests + self.log_requests]
 
     def wait_for(self, predicate: Callable[[OTLPReceiver], bool], timeout: float = 10.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -276,8 +350,11 @@ class OTLPReceiver:
     def clear(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.log_requests.clear()
             self._script.clear()
+            self._logs_script.clear()
             self.default = Reply()
+            self.logs_default = Reply()
 
     def close(self) -> None:
         self._server.shutdown()

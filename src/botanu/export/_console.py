@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 import threading
 from collections import OrderedDict
-from typing import IO
+from collections.abc import Callable, Sequence
+from typing import IO, Any
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -50,7 +51,31 @@ class ConsoleTreeProcessor(SpanProcessor):
         self._max_traces = max_traces
         self._max_spans = max_spans
         self._traces: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
+        self._records: OrderedDict[int, list[Any]] = OrderedDict()  # log records by trace id
+        self._printed: OrderedDict[int, None] = OrderedDict()  # traces already shown
         self._lock = threading.Lock()
+        # Log records are redacted on export, after this sees them: the log pipeline sets this
+        # to the same redaction, so the console never shows what the collector would not get.
+        self.redact_record: Callable[[Any], Any] = lambda record: record
+
+    def on_log(self, record: Any) -> None:
+        """Show a log record: inside its trace's tree when the trace is printed, else on its own line."""
+        try:
+            record = self.redact_record(record)
+            trace_id = record.log_record.trace_id or 0
+            with self._lock:
+                if trace_id and trace_id not in self._printed:
+                    kept = self._records.get(trace_id)
+                    if kept is None:
+                        kept = self._records[trace_id] = []
+                        while len(self._records) > self._max_traces:
+                            self._records.popitem(last=False)
+                    if len(kept) < self._max_spans:
+                        kept.append(record)
+                    return
+            self._print(_describe_record(record))
+        except Exception:  # printing must never break a logging call
+            pass
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         pass
@@ -67,10 +92,15 @@ class ConsoleTreeProcessor(SpanProcessor):
                         self._traces.popitem(last=False)
                 if len(spans) < self._max_spans:
                     spans.append(span)
+                records: list[Any] = []
                 if local_root:
                     self._traces.pop(trace_id, None)
+                    records = self._records.pop(trace_id, [])
+                    self._printed[trace_id] = None
+                    while len(self._printed) > self._max_traces:
+                        self._printed.popitem(last=False)
             if local_root:
-                self._print(render_tree(spans, root=span))
+                self._print(render_tree(spans, root=span, records=records))
         except Exception:  # printing must never break span.end()
             pass
 
@@ -108,8 +138,21 @@ def _describe(span: ReadableSpan) -> str:
     return "  ".join(parts)
 
 
-def render_tree(spans: list[ReadableSpan], root: ReadableSpan) -> str:
-    """Render ``spans`` (one trace) as an indented tree starting at ``root``."""
+def _describe_record(record: Any) -> str:
+    log = record.log_record
+    body = str(log.body)
+    if len(body) > 120:
+        body = body[:117] + "..."
+    attributes = log.attributes or {}
+    error = attributes.get("exception.type")
+    return f"· {log.severity_text or 'LOG'} {body}" + (f"  [{error}]" if error else "")
+
+
+def render_tree(spans: list[ReadableSpan], root: ReadableSpan, records: Sequence[Any] = ()) -> str:
+    """Render ``spans`` (one trace) as an indented tree starting at ``root``, with its log records."""
+    by_span: dict[int, list[Any]] = {}
+    for record in records:
+        by_span.setdefault(record.log_record.span_id or root.context.span_id, []).append(record)
     children: dict[int, list[ReadableSpan]] = {}
     for span in spans:
         if span.parent is not None and span is not root:
@@ -120,6 +163,9 @@ def render_tree(spans: list[ReadableSpan], root: ReadableSpan) -> str:
 
     def walk(span: ReadableSpan, prefix: str) -> None:
         kids = children.get(span.context.span_id, [])
+        logged = sorted(by_span.get(span.context.span_id, ()), key=lambda r: r.log_record.timestamp or 0)
+        for record in logged:
+            lines.append(prefix + ("│  " if kids else "   ") + _describe_record(record))
         for index, child in enumerate(kids):
             last = index == len(kids) - 1
             lines.append(prefix + ("└─ " if last else "├─ ") + _describe(child))

@@ -59,7 +59,7 @@ _STUCK_AFTER = 0.5
 _SPOOL_REFUSALS = frozenset({"spool_unwritable", "spool_full"})
 
 
-def _env_int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return default
@@ -105,6 +105,8 @@ class DeliveryProcessor(SpanProcessor):
         exit_timeout: Seconds allowed for the flush at exit and in ``shutdown()``
             without a timeout.
         replayer: The spool's replayer, stopped on shutdown.
+        ledger: The books it keeps (:data:`botanu._stats.spans`, or ``logs`` for log records).
+        thread_name: Its worker thread's name (the spiller's is derived from it).
     """
 
     def __init__(
@@ -116,15 +118,19 @@ class DeliveryProcessor(SpanProcessor):
         max_export_batch_size: int | None = None,
         exit_timeout: float = 5.0,
         replayer: Replayer | None = None,
+        ledger: _stats.Ledger | None = None,
+        thread_name: str = "botanu-export",
     ) -> None:
         self.exporter = exporter
+        self._ledger = ledger or _stats.spans
+        self._thread_name = thread_name
         self.replayer = replayer
         self.exit_timeout = exit_timeout
-        self._max_queue = max_queue_size or _env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
-        delay_ms = schedule_delay_millis or _env_int("OTEL_BSP_SCHEDULE_DELAY", 5000)
+        self._max_queue = max_queue_size or env_int("OTEL_BSP_MAX_QUEUE_SIZE", 2048)
+        delay_ms = schedule_delay_millis or env_int("OTEL_BSP_SCHEDULE_DELAY", 5000)
         self._delay = max(0.001, delay_ms / 1000.0)
         self._batch_size = min(
-            max_export_batch_size or _env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), self._max_queue
+            max_export_batch_size or env_int("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512), self._max_queue
         )
         # Queue pressure: past this, a batch stuck in retries goes to the spool at once, and while
         # the worker is stuck in an export the oldest queued spans are spilled to the spool.
@@ -168,19 +174,28 @@ class DeliveryProcessor(SpanProcessor):
             context = span.context
             if context is None or not context.trace_flags.sampled:
                 return
+        except Exception:  # span.end() must never raise because of botanu
+            report_internal("queueing a span for export")
+            return
+        self.offer(span)
+
+    def offer(self, item: ReadableSpan) -> None:
+        """Queue one item (a span, or a log record in the log pipeline) for export; never raises."""
+        try:
+            ledger = self._ledger
             with _stats.lock:
                 if self._closed:
-                    _stats.refused_locked("after_shutdown")
+                    ledger.refused_locked("after_shutdown")
                     return
                 queue = self._queue
                 if len(queue) >= self._max_queue:
-                    _stats.refused_locked("queue_full")
+                    ledger.refused_locked("queue_full")
                     self._failures += 1
                     size = -1
                 else:
-                    queue.append(span)
-                    tally = _stats.tally  # _stats.queued_locked(), inlined on the hot path
-                    tally.spans_queued += 1
+                    queue.append(item)
+                    tally = ledger.tally  # ledger.queued_locked(), inlined on the hot path
+                    tally.queued += 1
                     tally.in_memory += 1
                     self._accepted += 1
                     size = len(queue)
@@ -188,9 +203,10 @@ class DeliveryProcessor(SpanProcessor):
                 self._pressure.set()
                 warn_once(
                     ("queue-full", id(self)),
-                    "botanu: the export queue is full (%d spans); spans are dropped until it drains "
+                    "botanu: the export queue is full (%d %ss); they are dropped until it drains "
                     "(counted in botanu.stats())",
                     self._max_queue,
+                    ledger.noun,
                 )
             elif size >= self._batch_size:
                 if size >= self._pressure_mark:
@@ -201,8 +217,8 @@ class DeliveryProcessor(SpanProcessor):
                     self._wake.set()
             if self._worker is None:
                 self._start_worker()
-        except Exception:  # span.end() must never raise because of botanu
-            report_internal("queueing a span for export")
+        except Exception:  # span.end() and logging calls must never raise because of botanu
+            report_internal("queueing an item for export")
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export what is queued; True only if all was delivered and nothing failed since the last flush."""
@@ -252,11 +268,11 @@ class DeliveryProcessor(SpanProcessor):
     # ------------------------------------------------------------------ the worker
 
     def _start_worker(self) -> None:
-        self._start_thread("_worker", self._work, "botanu-export")
+        self._start_thread("_worker", self._work, self._thread_name)
 
     def _start_spiller(self) -> None:
         # Started the first time the queue is half full, so most processes never have this thread.
-        self._start_thread("_spiller", self._spill_loop, "botanu-spill")
+        self._start_thread("_spiller", self._spill_loop, self._thread_name.replace("export", "spill"))
 
     def _start_thread(self, slot: str, target: Callable[[], None], name: str) -> None:
         with self._start_lock:
@@ -302,7 +318,7 @@ class DeliveryProcessor(SpanProcessor):
 
     def _settle_locked(self, size: int, outcome: Outcome) -> None:
         """``size`` spans taken from the queue met ``outcome`` (caller holds ``_stats.lock``)."""
-        _stats.settled_locked(size, outcome.exported, outcome.spooled, outcome.dropped)
+        self._ledger.settled_locked(size, outcome.exported, outcome.spooled, outcome.dropped)
         self._failures += size - outcome.exported
         self._settled += size
 

@@ -29,6 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import requests
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -96,6 +97,9 @@ class OTLPHttpSpanExporter(SpanExporter):
         spool: Where undeliverable batches are kept for replay (None: they are dropped).
     """
 
+    # The books this exporter's items are kept in (log records have their own).
+    ledger: _stats.Ledger = _stats.spans
+
     def __init__(
         self,
         endpoint: str,
@@ -158,7 +162,7 @@ class OTLPHttpSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """The SpanExporter API, for use under any span processor (accounted as handed over directly)."""
         outcome = self.deliver(spans)
-        _stats.handled_directly(outcome.size, outcome.exported, outcome.spooled, outcome.dropped)
+        self.ledger.handled_directly(outcome.size, outcome.exported, outcome.spooled, outcome.dropped)
         return SpanExportResult.SUCCESS if outcome.complete else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
@@ -244,29 +248,43 @@ class OTLPHttpSpanExporter(SpanExporter):
             return Outcome(len(spans), dropped=dropped)
         return Outcome(len(spans), spooled=count, dropped=dropped)
 
-    def _encode(self, spans: Sequence[ReadableSpan]) -> tuple[bytes, int]:
-        """Encode spans; if the batch fails, find and leave out only the spans that cannot be encoded."""
+    def _encode(self, spans: Sequence[Any]) -> tuple[bytes, int]:
+        """Encode a batch; if it fails, find and leave out only the items that cannot be encoded."""
+        spans = self.prepare(spans)
         try:
-            return encode_spans(spans).SerializeToString(), len(spans)
+            return self.encode_request(spans), len(spans)
         except Exception as error:
             first_error: Exception = error
         good = []
         for span in spans:
             try:
-                encode_spans([span]).SerializeToString()
+                self.encode_request([span])
             except Exception:
                 continue
             good.append(span)
         warn_once(
             ("encode", type(first_error)),
-            "botanu: %d span(s) could not be encoded for export (%s: %s); they are dropped",
+            "botanu: %d %s(s) could not be encoded for export (%s: %s); they are dropped",
             len(spans) - len(good),
+            self.ledger.noun,
             type(first_error).__name__,
             first_error,
         )
         if not good:
             return b"", 0
-        return encode_spans(good).SerializeToString(), len(good)
+        return self.encode_request(good), len(good)
+
+    def prepare(self, items: Sequence[Any]) -> Sequence[Any]:
+        """The items as they are to be encoded (spans arrive already redacted)."""
+        return items
+
+    def encode_request(self, items: Sequence[Any]) -> bytes:
+        """The serialised OTLP export request for ``items``."""
+        return encode_spans(items).SerializeToString()
+
+    def partial_success(self, content: bytes) -> tuple[int, str]:
+        """How many items the collector's answer rejects, and its message."""
+        return _partial_success(content)
 
     def _compress(self, body: bytes) -> bytes:
         return gzip.compress(body, compresslevel=6) if self._compression == "gzip" else body
@@ -353,13 +371,14 @@ class OTLPHttpSpanExporter(SpanExporter):
             return Delivery(False, False, f"{type(error).__name__}: {error}", None, attempt)
         status = response.status_code
         if 200 <= status < 300:
-            rejected, message = _partial_success(response.content)
+            rejected, message = self.partial_success(response.content)
             if rejected:
                 warn_once(
-                    "partial-success-rejected",
-                    "botanu: the collector rejected %d span(s) of a batch: %s (logged once; rejected "
-                    "spans are counted in botanu.stats() as dropped 'rejected_by_collector')",
+                    ("partial-success-rejected", self.ledger.noun),
+                    "botanu: the collector rejected %d %s(s) of a batch: %s (logged once; rejected "
+                    "ones are counted in botanu.stats() as dropped 'rejected_by_collector')",
                     rejected,
+                    self.ledger.noun,
                     message or "(no message)",
                 )
             elif message:  # the OTLP "warning" form: everything accepted, with something to say
@@ -389,9 +408,10 @@ class OTLPHttpSpanExporter(SpanExporter):
         if not result.retryable:
             warn_once(
                 ("not-retryable", result.status),
-                "botanu: the collector at %s refused %d span(s) (%s); this is not retried",
+                "botanu: the collector at %s refused %d %s(s) (%s); this is not retried",
                 self._shown_endpoint,
                 span_count,
+                self.ledger.noun,
                 result.reason,
             )
             return
@@ -413,10 +433,12 @@ class OTLPHttpSpanExporter(SpanExporter):
         if reason is None:  # another thread told it
             return
         logger.warning(
-            "botanu: cannot deliver spans to the collector at %s (%s). botanu keeps running; "
-            "undelivered spans are %s.",
+            "botanu: cannot deliver %ss to the collector at %s (%s). botanu keeps running; "
+            "undelivered %ss are %s.",
+            self.ledger.noun,
             self._shown_endpoint,
             reason,
+            self.ledger.noun,
             fate or self._fate(refused),
         )
 
@@ -429,16 +451,21 @@ class OTLPHttpSpanExporter(SpanExporter):
 
 
 def _partial_success(content: bytes) -> tuple[int, str]:
+    """How many spans a trace export response rejects, and the collector's message."""
+    return read_partial_success(content, ExportTraceServiceResponse(), "rejected_spans")
+
+
+def read_partial_success(content: bytes, response: Any, rejected_field: str) -> tuple[int, str]:
+    """Rejected count and message of an OTLP export response's ``partial_success``, if any."""
     if not content:
         return 0, ""
-    response = ExportTraceServiceResponse()
     try:
         response.ParseFromString(content)
     except Exception:
         return 0, ""
     if not response.HasField("partial_success"):
         return 0, ""
-    return response.partial_success.rejected_spans, response.partial_success.error_message
+    return getattr(response.partial_success, rejected_field), response.partial_success.error_message
 
 
 def _connection_reason(error: Exception) -> str:

@@ -141,6 +141,8 @@ class Spool:
         durable: fsync each file before it becomes visible.
         lease_ttl: Seconds after which a lease is considered abandoned even if its
             process seems alive (pid reuse, another host sharing the directory).
+        signal: ``"traces"`` or ``"logs"``: what its files hold. Each file's header says so,
+            and a file of the other signal is never replayed here (it is quarantined).
     """
 
     def __init__(
@@ -151,8 +153,11 @@ class Spool:
         max_age: float = 24 * 3600.0,
         durable: bool = True,
         lease_ttl: float = 600.0,
+        signal: str = "traces",
     ) -> None:
         self.directory = Path(directory)
+        self.signal = signal
+        self.ledger = _stats.logs if signal == "logs" else _stats.spans
         self.max_bytes = max_bytes
         self.max_age = max_age
         self.durable = durable
@@ -225,7 +230,7 @@ class Spool:
             span_count,
         )
         final = self.directory / entry.name
-        data = fmt.encode(payload, span_count, created_ms, gzipped=gzipped)
+        data = fmt.encode(payload, span_count, created_ms, gzipped=gzipped, logs=self.signal == "logs")
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             try:
@@ -331,9 +336,11 @@ class Spool:
         except OSError:
             return None
         spans = self._believed_spans(entry, head)
+        # A sibling directory's file may hold the other signal: its header says which books it is in.
+        ledger = _stats.logs if fmt.header_signal(head) == "logs" else _stats.spans
         if entry.writer != self._writer:
-            _stats.spool_adopted(spans)
-        _stats.spool_dropped(reason, spans)
+            ledger.spool_adopted(spans)
+        ledger.spool_dropped(reason, spans)
         return size
 
     def _believed_spans(self, entry: fmt.SpoolName, head: bytes) -> int:
@@ -438,12 +445,14 @@ class Spool:
             record = fmt.decode(data)
             if record.span_count != entry.span_count:
                 raise fmt.CorruptSpoolFile("span count differs from the file name")
+            if record.signal != self.signal:
+                raise fmt.CorruptSpoolFile(f"holds {record.signal}, not {self.signal}")
         except (OSError, fmt.CorruptSpoolFile) as error:
             spans = self._believed_spans(entry, data[: fmt.HEADER_SIZE])
             self._quarantine_locked(entry, lease, adopted, error, spans)
             return None
         if adopted:
-            _stats.spool_adopted(entry.span_count)
+            self.ledger.spool_adopted(entry.span_count)
         return Claim(entry, lease, record, len(data), adopted)
 
     def _quarantine_locked(
@@ -468,8 +477,8 @@ class Spool:
         )
         _stats.add("spool_files_corrupt")
         if adopted:
-            _stats.spool_adopted(spans)
-        _stats.spool_dropped("corrupt", spans)
+            self.ledger.spool_adopted(spans)
+        self.ledger.spool_dropped("corrupt", spans)
 
     def complete(self, claim: Claim, rejected: int = 0) -> None:
         """The collector took the claimed file: delete it."""
@@ -478,7 +487,7 @@ class Spool:
         with self._lock:
             if self._bytes is not None:
                 self._bytes -= claim.size
-        _stats.spool_replayed(claim.span_count, rejected)
+        self.ledger.spool_replayed(claim.span_count, rejected)
 
     def discard(self, claim: Claim, reason: str) -> None:
         """The claimed file can never be delivered (the collector refused it): delete it."""
@@ -487,7 +496,7 @@ class Spool:
         with self._lock:
             if self._bytes is not None:
                 self._bytes -= claim.size
-        _stats.spool_dropped(reason, claim.span_count)
+        self.ledger.spool_dropped(reason, claim.span_count)
 
     def release(self, claim: Claim) -> None:
         """Give the claimed file back (the collector is down): it is ours now, same age."""
@@ -497,7 +506,7 @@ class Spool:
             try:
                 os.rename(claim.path, self.directory / name)
             except OSError:  # the lease vanished (an operator cleaned up): nothing left to account for
-                _stats.spool_dropped("spool_removed", claim.span_count)
+                self.ledger.spool_dropped("spool_removed", claim.span_count)
                 return
             self._candidates.appendleft(fmt.parse_ready(name))  # type: ignore[arg-type]
 

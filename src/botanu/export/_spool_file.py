@@ -3,7 +3,9 @@
 A spool file is a 29-byte header followed by the payload, exactly the bytes of
 one OTLP/HTTP request body (gzip-compressed when the exporter compresses)::
 
-    magic "BOTANUS1" | flags u8 | span count u32 | created (unix ms) u64 | length u32 | crc32 u32 | payload
+    magic "BOTANUS1" | flags u8 | item count u32 | created (unix ms) u64 | length u32 | crc32 u32 | payload
+
+The flags say gzip (0x01) and whether the payload holds log records (0x02) or spans.
 
 The CRC covers the header fields and the payload, and with the length it means a
 file cut short or damaged anywhere (a flipped gzip flag included) is recognised as
@@ -30,7 +32,8 @@ MAGIC = b"BOTANUS1"
 _HEADER = struct.Struct(">8sBIQII")
 HEADER_SIZE = _HEADER.size
 FLAG_GZIP = 0x01
-_KNOWN_FLAGS = FLAG_GZIP
+FLAG_LOGS = 0x02  # the payload is an ExportLogsServiceRequest (else ExportTraceServiceRequest)
+_KNOWN_FLAGS = FLAG_GZIP | FLAG_LOGS
 _FIELDS = struct.Struct(">BIQI")  # the header fields the checksum covers besides the payload
 READY_SUFFIX = ".otlp"
 LEASE_MARK = ".lease-"
@@ -90,9 +93,9 @@ def temp_pid(name: str) -> int | None:
     return int(match.group(3)) if match else None
 
 
-def encode(payload: bytes, span_count: int, created_ms: int, *, gzipped: bool) -> bytes:
-    """Header + payload, ready to be written."""
-    flags = FLAG_GZIP if gzipped else 0
+def encode(payload: bytes, span_count: int, created_ms: int, *, gzipped: bool, logs: bool = False) -> bytes:
+    """Header + payload, ready to be written (``logs``: the payload holds log records, not spans)."""
+    flags = (FLAG_GZIP if gzipped else 0) | (FLAG_LOGS if logs else 0)
     crc = _checksum(flags, span_count, created_ms, payload)
     return _HEADER.pack(MAGIC, flags, span_count, created_ms, len(payload), crc) + payload
 
@@ -107,6 +110,7 @@ class SpoolRecord:
     span_count: int
     created_ms: int
     gzipped: bool
+    signal: str = "traces"
 
 
 def header_span_count(head: bytes) -> int | None:
@@ -118,6 +122,16 @@ def header_span_count(head: bytes) -> int | None:
         return None
     magic, _, span_count, _, _, _ = _HEADER.unpack_from(head)
     return span_count if magic == MAGIC else None
+
+
+def header_signal(head: bytes) -> str | None:
+    """``"traces"`` or ``"logs"`` from a file's header, or None if it is not a botanu spool file."""
+    if len(head) < HEADER_SIZE:
+        return None
+    magic, flags, _, _, _, _ = _HEADER.unpack_from(head)
+    if magic != MAGIC:
+        return None
+    return "logs" if flags & FLAG_LOGS else "traces"
 
 
 def decode(data: bytes) -> SpoolRecord:
@@ -134,4 +148,5 @@ def decode(data: bytes) -> SpoolRecord:
         raise CorruptSpoolFile(f"unknown flags {flags:#x}")
     if _checksum(flags, span_count, created_ms, payload) != crc:
         raise CorruptSpoolFile("checksum mismatch")
-    return SpoolRecord(payload, span_count, created_ms, bool(flags & FLAG_GZIP))
+    signal = "logs" if flags & FLAG_LOGS else "traces"
+    return SpoolRecord(payload, span_count, created_ms, bool(flags & FLAG_GZIP), signal)

@@ -16,6 +16,7 @@ from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Status
 
 from botanu._safety import warn_once
+from botanu.logs._fingerprint import FINGERPRINT, fingerprint_text
 from botanu.redaction._redactor import CLEAN, MIN_SCAN_LEN, Redactor, Tally, plain_dict, with_audit
 from botanu.redaction._replace import FAILED
 from botanu.redaction._stats import STATS
@@ -160,6 +161,11 @@ class RedactingSpanProcessor(SpanProcessor):
                 new_status = Status(status.status_code, new_description)
         events = span.events if has_events else ()
         new_events = _redact_events(redactor, events, tally) if events else events
+        if events and (attributes is None or FINGERPRINT not in attributes):
+            # From the exception as raised (the same text the live-exception path digests).
+            fingerprint = _fingerprint_of(events)
+            if fingerprint is not None:
+                new_attributes = {**(new_attributes or {}), FINGERPRINT: fingerprint}
         links = span.links if has_links else ()
         new_links = _redact_links(redactor, links, tally) if links else links
         new_resource = resource
@@ -191,6 +197,22 @@ class RedactingSpanProcessor(SpanProcessor):
         out = resource if new_attributes is attributes else Resource(new_attributes, resource.schema_url)
         self._resource_cache = cached = (resource, out, tally)
         return cached
+
+
+def _fingerprint_of(events: Sequence[Event]) -> str | None:
+    """``botanu.error.fingerprint`` of the last exception event, or None."""
+    for event in reversed(events):
+        if event.name == "exception":
+            attributes = event.attributes or {}
+            try:
+                return fingerprint_text(
+                    str(attributes.get("exception.type", "")),
+                    str(attributes.get("exception.message", "")),
+                    str(attributes.get("exception.stacktrace", "")),
+                )
+            except Exception:
+                return None
+    return None
 
 
 def _redact_events(redactor: Redactor, events: Sequence[Event], tally: Tally) -> Sequence[Event]:

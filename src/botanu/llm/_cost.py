@@ -1,0 +1,254 @@
+"""The cost stage: ``botanu.cost.usd`` on every model-call span, whoever made it, and the run totals.
+
+::
+
+    span start --> LlmRunEnricher      run attributes (RunEnricher), then: a model call inside a run?
+                                       remember it as open (for calls still open when the run ends)
+    span end   --> LlmCostProcessor     a model call? price its usage, feed the run totals, and hand
+                                       the next stage a copy carrying botanu.cost.usd
+                       +--> the redacting wrapper (or the delivery chain when redaction is off)
+
+Cost is computed from span attributes, not inside each instrumentor, so spans from botanu's
+instrumentors, anthropic's native tracing (scope ``com.anthropic.sdk.python``), the contrib
+instrumentations and OpenLLMetry are all priced the same way. An ordinary span costs two dict
+lookups here: only spans naming a gen_ai provider (``gen_ai.provider.name`` or the older
+``gen_ai.system``) go further.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from botanu import _stats
+from botanu._enricher import RunEnricher
+from botanu._keys import RUN_ID
+from botanu._safety import report_internal
+from botanu.llm import _prices, _rollup
+from botanu.llm._keys import (
+    CACHE_CREATION_TOKENS,
+    CACHE_READ_TOKENS,
+    CACHE_WRITE_TOKENS,
+    COST_USD,
+    INPUT_TOKENS,
+    LEGACY_CACHE_CREATION_TOKENS,
+    LEGACY_CACHE_READ_TOKENS,
+    LEGACY_INPUT_TOKENS,
+    LEGACY_OUTPUT_TOKENS,
+    LEGACY_REQUEST_TYPES,
+    LLM_REQUEST_TYPE,
+    MODEL_OPERATIONS,
+    NOT_MODEL_OPERATIONS,
+    OPERATION,
+    OUTPUT_TOKENS,
+    PROVIDER,
+    REASONING_TOKENS,
+    REQUEST_MODEL,
+    RESPONSE_MODEL,
+    SYSTEM,
+)
+from botanu.llm._prices import PriceTable, Usage
+
+logger = logging.getLogger("botanu")
+
+# botanu.stats() counters.
+CALLS = "llm_calls"
+PRICED = "llm_calls_priced"
+UNKNOWN_MODEL = "llm_cost_unknown_model"
+
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _count(value: object) -> int | None:
+    """A token count from an attribute value: a non-negative int (an integral float is accepted)."""
+    if type(value) is int:
+        return value if value >= 0 else None
+    if type(value) is float and value.is_integer() and value >= 0:
+        return int(value)
+    return None
+
+
+def _first(attributes: Mapping[str, Any], *keys: str) -> int | None:
+    for key in keys:
+        value = attributes.get(key)
+        if value is not None:
+            return _count(value)
+    return None
+
+
+def read_usage(attributes: Mapping[str, Any]) -> Usage | None:
+    """The call's token usage, or None when the span reports none (a failed call, usually)."""
+    input_tokens = _first(attributes, INPUT_TOKENS, LEGACY_INPUT_TOKENS)
+    output_tokens = _first(attributes, OUTPUT_TOKENS, LEGACY_OUTPUT_TOKENS)
+    if input_tokens is None and output_tokens is None:
+        return None
+    cache_read = _first(attributes, CACHE_READ_TOKENS, LEGACY_CACHE_READ_TOKENS) or 0
+    cache_write = (
+        _first(attributes, CACHE_CREATION_TOKENS, CACHE_WRITE_TOKENS, LEGACY_CACHE_CREATION_TOKENS) or 0
+    )
+    input_tokens = input_tokens or 0
+    if cache_read + cache_write > input_tokens:
+        # The semconv input count includes cached tokens; a source whose input count cannot
+        # include them (older instrumentations of anthropic) reported them apart.
+        input_tokens += cache_read + cache_write
+    return Usage(
+        input_tokens,
+        output_tokens or 0,
+        cache_read,
+        cache_write,
+        _first(attributes, REASONING_TOKENS) or 0,
+    )
+
+
+def is_model_call(attributes: Mapping[str, Any], usage: Usage | None) -> bool:
+    """A span of one call to a model (not an agent or tool span, not an API call such as listing models)."""
+    operation = attributes.get(OPERATION)
+    if operation in NOT_MODEL_OPERATIONS:
+        return False
+    return (
+        usage is not None
+        or operation in MODEL_OPERATIONS
+        or attributes.get(LLM_REQUEST_TYPE) in LEGACY_REQUEST_TYPES
+    )
+
+
+def _started_as_model_call(attributes: Mapping[str, Any]) -> bool:
+    return (
+        attributes.get(OPERATION) in MODEL_OPERATIONS
+        or attributes.get(LLM_REQUEST_TYPE) in LEGACY_REQUEST_TYPES
+    )
+
+
+class LlmCostProcessor(SpanProcessor):
+    """Wraps the export processor: model-call spans reach it as a copy carrying ``botanu.cost.usd``.
+
+    Every other span is passed on untouched after two dict lookups. The live span is never
+    modified (spans are immutable after end). Pricing never raises into ``span.end()``: a
+    failure is logged once and the span goes on without a cost.
+    """
+
+    def __init__(self, wrapped: SpanProcessor, prices: PriceTable | None = None) -> None:
+        self._wrapped = wrapped
+        self._wrapped_end = wrapped.on_end  # bound once, not looked up for every span
+        self.prices = prices if prices is not None else PriceTable()
+        ending = getattr(wrapped, "_on_ending", None)
+        self._forward_ending = ending
+
+    @property
+    def wrapped(self) -> SpanProcessor:
+        """The processor that receives the (priced) spans."""
+        return self._wrapped
+
+    @property
+    def redactor(self) -> Any:
+        """The redactor of the wrapped redacting processor, if any (the pipeline reads it)."""
+        return getattr(self._wrapped, "redactor", None)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        self._wrapped.on_start(span, parent_context=parent_context)
+
+    def _on_ending(self, span: Span) -> None:
+        if self._forward_ending is not None:
+            self._forward_ending(span)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        try:
+            attributes = span._attributes._dict  # type: ignore[attr-defined]
+        except AttributeError:  # not an SDK span (or no attributes): the public, copying route
+            attributes = span.attributes or _EMPTY
+        if PROVIDER in attributes or SYSTEM in attributes:
+            span = self._priced(span, attributes)
+        self._wrapped_end(span)
+
+    def shutdown(self) -> None:
+        self._wrapped.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._wrapped.force_flush(timeout_millis)
+
+    # ------------------------------------------------------------------ model calls
+
+    def _priced(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> ReadableSpan:
+        try:
+            usage = read_usage(attributes)
+            if not is_model_call(attributes, usage):
+                return span
+            _stats.add(CALLS)
+            existing = attributes.get(COST_USD)
+            cost: float | None = None
+            if type(existing) in (int, float):
+                cost = float(existing)  # priced upstream (another botanu stage, the user): kept
+            elif usage is not None:
+                cost = self.cost_of(attributes, usage, span.start_time or 0)
+            run_id = attributes.get(RUN_ID)
+            if type(run_id) is str:
+                _rollup.call_ended(
+                    span.context.span_id if span.context is not None else 0,
+                    run_id,
+                    usage.input if usage is not None else 0,
+                    usage.output if usage is not None else 0,
+                    cost,
+                    usage is not None and cost is None,
+                )
+            if cost is None or existing is not None:
+                return span
+            return _with_cost(span, attributes, cost)
+        except Exception:
+            report_internal("pricing an LLM call")
+            return span
+
+    def cost_of(self, attributes: Mapping[str, Any], usage: Usage, start_ns: int = 0) -> float | None:
+        """USD for ``usage`` by the span's provider and model; None (and counted) when not known."""
+        provider = attributes.get(PROVIDER) or attributes.get(SYSTEM)
+        if type(provider) is str and provider:
+            for key in (RESPONSE_MODEL, REQUEST_MODEL):
+                model = attributes.get(key)
+                if type(model) is not str or not model:
+                    continue
+                price = self.prices.lookup(provider, model)
+                if price is not None:
+                    try:
+                        cost = price.cost(usage, start_ns)
+                    except Exception:  # genai-prices refused this usage for this model
+                        logger.debug("botanu: pricing %s/%s failed", provider, model, exc_info=True)
+                        break
+                    _stats.add(PRICED)
+                    return cost
+        _stats.add(UNKNOWN_MODEL)
+        return None
+
+
+def _with_cost(span: ReadableSpan, attributes: Mapping[str, Any], cost: float) -> ReadableSpan:
+    from botanu.redaction._processor import _copy
+
+    priced = dict(attributes)
+    priced[COST_USD] = cost
+    return _copy(span, span.name, priced, span.events, span.links, span.status, span.resource)
+
+
+class LlmRunEnricher(RunEnricher):
+    """The run enricher, plus: a model call starting inside a run is remembered as open.
+
+    That is how a call still streaming when its run ends is counted (``botanu.llm.open_calls``
+    on the run span, ``llm_calls_open_at_run_end`` in ``botanu.stats()``) rather than lost.
+    """
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        RunEnricher.on_start(self, span, parent_context)
+        try:
+            attributes = span._attributes._dict  # type: ignore[attr-defined]
+        except AttributeError:
+            return
+        if PROVIDER in attributes or SYSTEM in attributes:
+            try:
+                if _started_as_model_call(attributes):
+                    _prices.warm_up()  # the call's own round trip hides the price table's import
+                    run_id = attributes.get(RUN_ID)
+                    if type(run_id) is str:
+                        _rollup.call_started(span.context.span_id, run_id, parent_context)
+            except Exception:
+                report_internal("noting the start of an LLM call")

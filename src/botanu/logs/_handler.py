@@ -1,0 +1,235 @@
+"""The stdlib ``logging`` handler botanu puts on the root logger, and how it is put there.
+
+It turns each ``logging`` record into an OTel log record emitted through botanu's
+LoggerProvider. Being on the root logger must not change what the app sees:
+
+* logger levels, the app's handlers and formatters are never touched;
+* ``logging.basicConfig()`` still configures the console when the app calls it after
+  ``init()`` (it looks for root handlers other than botanu's);
+* an app that configured no handler still gets Python's last-resort console output of
+  warnings and errors, which any handler on root would otherwise silence;
+* botanu's own, the OpenTelemetry SDK's and the exporter's log lines (and everything logged
+  on botanu's threads or under OTel's "suppress instrumentation" flag) are not exported,
+  so an unreachable collector cannot feed its own warnings back into the queue;
+* another handler that feeds OpenTelemetry logs (the SDK's ``LoggingHandler``, the contrib
+  logging instrumentation's) is taken off root, with one warning, so no record is exported twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry._logs import LogRecord
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
+
+from botanu._safety import report_internal, warn_once
+from botanu.logs._translate import message_of, record_attributes, severity
+
+logger = logging.getLogger("botanu")
+
+# Loggers whose records are never exported: botanu's own and the OTel SDK's and exporters'
+# (a record about a failed export, exported, would fail again and again), and urllib3's, which
+# logs the exporter's connection retries.
+_OWN_PREFIXES = ("botanu", "opentelemetry", "urllib3.connectionpool")
+_OWN_THREAD_PREFIX = "botanu-"
+
+
+class BotanuLoggingHandler(logging.Handler):
+    """Exports stdlib ``logging`` records as OTel log records (see the module docstring).
+
+    Args:
+        logger_provider: Where records go (botanu's LoggerProvider).
+        level: The lowest level exported (``log_level`` / ``BOTANU_LOG_LEVEL``).
+    """
+
+    def __init__(self, logger_provider: Any, level: int = logging.INFO) -> None:
+        # Records below ``level`` still reach emit() when they are warnings: Python's last-resort
+        # output (see _last_resort) must not depend on botanu's export level.
+        super().__init__(min(level, logging.WARNING))
+        self.export_level = level
+        self._provider = logger_provider
+        self._loggers: dict[str, Any] = {}
+        self._root_handlers_seen = -1
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            if self._root_handlers_seen != len(logging.root.handlers):
+                _evict_other_otel_handlers(self)
+            if record.levelno < self.export_level:
+                return
+            name = record.name
+            if name.startswith(_OWN_PREFIXES) and _is_own(name):
+                return
+            if record.threadName and record.threadName.startswith(_OWN_THREAD_PREFIX):
+                return
+            current = otel_context.get_current()
+            if current.get(_SUPPRESS_INSTRUMENTATION_KEY):
+                return
+            otel_logger = self._loggers.get(name)
+            if otel_logger is None:
+                otel_logger = self._logger_for(name)
+            number, text = severity(record.levelno)
+            otel_logger.emit(
+                LogRecord(
+                    timestamp=int(record.created * 1e9),
+                    observed_timestamp=time.time_ns(),
+                    context=current,
+                    severity_number=number,
+                    severity_text=text,
+                    body=message_of(record),
+                    attributes=record_attributes(record),
+                )
+            )
+        except Exception:  # a logging call must never raise because of botanu
+            report_internal("exporting a log record")
+        finally:
+            _last_resort(record)
+
+    def _logger_for(self, name: str) -> Any:
+        otel_logger = self._provider.get_logger(name or "root")
+        if len(self._loggers) < 4096:  # logger names are few; a program making them up is bounded
+            self._loggers[name] = otel_logger
+        return otel_logger
+
+    def flush(self) -> None:
+        # Flushing means sending over the network: logging.shutdown() calls this at exit, and
+        # botanu's own exit path already flushes within its budget. Nothing to do here.
+        pass
+
+
+def emit_record(
+    scope: str, levelno: int, body: str, attributes: dict[str, Any], timestamp: int | None = None
+) -> bool:
+    """Emit one record through botanu's log pipeline (for ``Logger`` and the adapters).
+
+    False, with one warning, when there is no pipeline (botanu not initialised, logs off).
+    """
+    handler = _installed
+    if handler is None:
+        warn_once(
+            "records without pipeline",
+            "botanu: log records are not exported: botanu is not initialised or its logs are off "
+            "(logs=False / BOTANU_LOGS=0 / OTEL_LOGS_EXPORTER=none)",
+        )
+        return False
+    number, text = severity(levelno)
+    now = time.time_ns()
+    otel_logger = handler._loggers.get(scope) or handler._logger_for(scope)
+    otel_logger.emit(
+        LogRecord(
+            timestamp=timestamp or now,
+            observed_timestamp=now,
+            context=otel_context.get_current(),
+            severity_number=number,
+            severity_text=text,
+            body=body,
+            attributes=attributes,
+        )
+    )
+    return True
+
+
+def _is_own(name: str) -> bool:
+    return any(name == prefix or name.startswith(prefix + ".") for prefix in _OWN_PREFIXES)
+
+
+def _last_resort(record: logging.LogRecord) -> None:
+    """Do what Python does for a record no other handler takes: print warnings and worse to stderr.
+
+    Python prints such records only when no handler at all is found for them; botanu's handler
+    on root would count as one and silence them, so it stands in for that case.
+    """
+    last = logging.lastResort
+    if last is None or record.levelno < last.level:
+        return
+    if len(logging.root.handlers) > 1:
+        return  # the app has its own handler on root
+    node: logging.Logger | None = logging.getLogger(record.name) if record.name != "root" else None
+    while node is not None and node is not logging.root:
+        if node.handlers:
+            return
+        node = node.parent  # type: ignore[assignment]
+    with contextlib.suppress(Exception):
+        last.handle(record)
+
+
+# --------------------------------------------------------------------------- installing on root
+
+_install_lock = threading.Lock()
+_installed: BotanuLoggingHandler | None = None
+_original_basic_config = logging.basicConfig
+
+
+def install(handler: BotanuLoggingHandler) -> BotanuLoggingHandler:
+    """Put ``handler`` on the root logger, replacing an earlier botanu handler; return it."""
+    global _installed
+    with _install_lock:
+        root = logging.root
+        if _installed is not None and _installed in root.handlers:
+            root.removeHandler(_installed)
+        root.addHandler(handler)
+        _installed = handler
+        _evict_other_otel_handlers(handler)
+        logging.basicConfig = _basic_config  # type: ignore[assignment]
+        return handler
+
+
+def uninstall() -> None:
+    """Take botanu's handler off the root logger (shutdown)."""
+    global _installed
+    with _install_lock:
+        if _installed is not None:
+            logging.root.removeHandler(_installed)
+            _installed = None
+        if logging.basicConfig is _basic_config:
+            logging.basicConfig = _original_basic_config  # type: ignore[assignment]
+
+
+def installed() -> BotanuLoggingHandler | None:
+    return _installed
+
+
+def _basic_config(**kwargs: Any) -> None:
+    """``logging.basicConfig`` as if botanu's handler were not on root.
+
+    basicConfig does nothing when root has a handler: without this, an app calling it after
+    ``init()`` would silently lose its console output. With ``force=True`` it closes every root
+    handler; botanu's survives.
+    """
+    handler = _installed
+    root = logging.root
+    if handler is None or handler not in root.handlers:
+        _original_basic_config(**kwargs)
+        return
+    with _install_lock:
+        root.removeHandler(handler)
+        try:
+            _original_basic_config(**kwargs)
+        finally:
+            root.addHandler(handler)
+
+
+def _evict_other_otel_handlers(ours: BotanuLoggingHandler) -> None:
+    """Take handlers that also feed OTel logs off root: with botanu's, each record would go out twice."""
+    root = logging.root
+    others = [
+        h
+        for h in list(root.handlers)
+        if h is not ours
+        and type(h).__name__ == "LoggingHandler"
+        and type(h).__module__.startswith("opentelemetry.")
+    ]
+    for other in others:
+        root.removeHandler(other)
+    if others:
+        logger.warning(
+            "botanu: removed %s from the root logger: botanu's log handler already exports every "
+            "record, through botanu's redaction and delivery (each record would be exported twice)",
+            ", ".join(f"{type(h).__module__}.{type(h).__name__}" for h in others),
+        )
+    ours._root_handlers_seen = len(root.handlers)

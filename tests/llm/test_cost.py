@@ -1,0 +1,442 @@
+"""botanu.cost.usd on model-call spans, checked on the wire (loopback OTLP receiver).
+
+Figures are checked against genai-prices' own calculation, never against constants: the
+bundled table changes between releases.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import textwrap
+from decimal import Decimal
+from typing import Any
+
+import genai_prices
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+import botanu
+from botanu import _stats
+from botanu.llm import _prices, _rollup
+
+ANTHROPIC_SCOPE = "com.anthropic.sdk.python"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_totals() -> Any:
+    _rollup.reset()
+    yield
+    _rollup.reset()
+
+
+def genai_cost(model: str, provider: str, **usage: int) -> float:
+    return float(
+        genai_prices.calc_price(genai_prices.Usage(**usage), model, provider_id=provider).total_price
+    )
+
+
+def model_call(
+    attributes: dict[str, Any],
+    usage: dict[str, Any] | None = None,
+    *,
+    scope: str = "tests.llm",
+    name: str = "chat",
+) -> None:
+    """A span shaped like an instrumentation's model call: request attributes at start, usage at end."""
+    tracer = trace.get_tracer(scope)
+    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
+        if usage:
+            span.set_attributes(usage)
+
+
+def received(receiver: Any, name: str, count: int = 1) -> Any:
+    botanu.force_flush(5)
+    receiver.wait_for_spans(count)
+    return receiver.span(name)
+
+
+OPENAI_GPT_4O = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.provider.name": "openai",
+    "gen_ai.request.model": "gpt-4o",
+}
+
+
+def test_cost_of_a_known_model_is_genai_prices_figure(botanu_init, otlp_receiver):
+    botanu_init()
+    model_call(
+        OPENAI_GPT_4O,
+        {
+            "gen_ai.response.model": "gpt-4o-2024-08-06",
+            "gen_ai.usage.input_tokens": 12_000,  # includes the 4000 cached ones
+            "gen_ai.usage.cache_read.input_tokens": 4_000,
+            "gen_ai.usage.output_tokens": 900,
+        },
+        name="chat gpt-4o",
+    )
+    span = received(otlp_receiver, "chat gpt-4o")
+    expected = genai_cost(
+        "gpt-4o-2024-08-06", "openai", input_tokens=12_000, cache_read_tokens=4_000, output_tokens=900
+    )
+    assert expected > 0
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
+    # Cached tokens are cheaper: pricing them as plain input would give a higher figure.
+    assert span.attributes["botanu.cost.usd"] < genai_cost(
+        "gpt-4o-2024-08-06", "openai", input_tokens=12_000, output_tokens=900
+    )
+
+
+def test_tiered_prices_follow_genai_prices_above_the_threshold(botanu_init, otlp_receiver):
+    """Claude Sonnet 4.5 prices a call above 200k input tokens at a higher rate (all its tokens)."""
+    botanu_init()
+    usage = {"input_tokens": 250_000, "cache_write_tokens": 50_000, "output_tokens": 2_000}
+    model_call(
+        {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "anthropic", "gen_ai.request.model": "x"},
+        {
+            "gen_ai.response.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 250_000,
+            "gen_ai.usage.cache_creation.input_tokens": 50_000,
+            "gen_ai.usage.output_tokens": 2_000,
+        },
+        name="big",
+    )
+    span = received(otlp_receiver, "big")
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(
+        genai_cost("claude-sonnet-4-5", "anthropic", **usage), rel=1e-12
+    )
+
+
+def test_provider_names_are_mapped_to_genai_prices_ids(botanu_init, otlp_receiver):
+    botanu_init()
+    model_call(
+        {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "x_ai", "gen_ai.request.model": "grok-3"},
+        {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 100},
+        name="grok",
+    )
+    span = received(otlp_receiver, "grok")
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(
+        genai_cost("grok-3", "x-ai", input_tokens=1000, output_tokens=100), rel=1e-12
+    )
+    assert _prices.genai_provider_id("aws.bedrock") == "aws"
+    assert _prices.genai_provider_id("azure.ai.openai") == "azure"
+    assert _prices.genai_provider_id("gcp.vertex_ai") == "google"
+    assert _prices.genai_provider_id("OpenAI") == "openai"
+
+
+def test_a_span_from_anthropics_native_tracing_gets_cost(botanu_init, otlp_receiver):
+    """anthropic 2.x's own span: its scope, its name, and its spelling of cache writes."""
+    botanu_init()
+    model_call(
+        {
+            "gen_ai.provider.name": "anthropic",
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "claude-3-5-haiku-latest",
+            "server.address": "api.anthropic.com",
+        },
+        {
+            "gen_ai.response.model": "claude-3-5-haiku-20241022",
+            "gen_ai.usage.input_tokens": 3_000,  # anthropic sets input + cache read + cache write
+            "gen_ai.usage.cache_read.input_tokens": 1_000,
+            "gen_ai.usage.cache_write.input_tokens": 500,
+            "gen_ai.usage.output_tokens": 250,
+        },
+        scope=ANTHROPIC_SCOPE,
+        name="anthropic.messages.create",
+    )
+    span = received(otlp_receiver, "anthropic.messages.create")
+    assert span.scope == ANTHROPIC_SCOPE
+    expected = genai_cost(
+        "claude-3-5-haiku-20241022",
+        "anthropic",
+        input_tokens=3_000,
+        cache_read_tokens=1_000,
+        cache_write_tokens=500,
+        output_tokens=250,
+    )
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_openllmetry_style_legacy_attributes_get_cost(botanu_init, otlp_receiver):
+    botanu_init()
+    model_call(
+        {"gen_ai.system": "OpenAI", "llm.request.type": "chat", "gen_ai.request.model": "gpt-4o-mini"},
+        {"gen_ai.usage.prompt_tokens": 500, "gen_ai.usage.completion_tokens": 50},
+        scope="opentelemetry.instrumentation.openai.v1",
+        name="openai.chat",
+    )
+    span = received(otlp_receiver, "openai.chat")
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(
+        genai_cost("gpt-4o-mini", "openai", input_tokens=500, output_tokens=50), rel=1e-12
+    )
+
+
+def write_prices(tmp_path: Any, prices: dict[str, Any], name: str = "prices.json") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(prices))
+    return str(path)
+
+
+def test_price_override_file_wins_over_genai_prices(botanu_init, otlp_receiver, tmp_path):
+    path = write_prices(tmp_path, {"openai/gpt-4o": {"input": 1.0, "output": 3.0, "cache_read": 0.5}})
+    botanu_init(llm_prices=path)
+    model_call(
+        OPENAI_GPT_4O,
+        {
+            "gen_ai.usage.input_tokens": 2_000_000,
+            "gen_ai.usage.cache_read.input_tokens": 1_000_000,
+            "gen_ai.usage.output_tokens": 1_000_000,
+        },
+        name="chat gpt-4o",
+    )
+    span = received(otlp_receiver, "chat gpt-4o")
+    # 1M uncached input at $1 + 1M cached at $0.5 + 1M output at $3, per million tokens.
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(4.5, rel=1e-12)
+    assert span.attributes["botanu.cost.usd"] != pytest.approx(
+        genai_cost(
+            "gpt-4o", "openai", input_tokens=2_000_000, cache_read_tokens=1_000_000, output_tokens=1_000_000
+        )
+    )
+
+
+def test_missing_cache_price_means_the_input_price(botanu_init, otlp_receiver, tmp_path, monkeypatch):
+    """A self-hosted model priced only from the file (given by environment variable, as YAML)."""
+    path = tmp_path / "prices.yaml"
+    path.write_text('"vllm/llama-3.1-70b":\n  input: 0.8\n  output: 2.4\n')
+    monkeypatch.setenv("BOTANU_LLM_PRICES", str(path))
+    botanu_init()
+    model_call(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "vllm",
+            "gen_ai.request.model": "Llama-3.1-70B",
+        },
+        {
+            "gen_ai.usage.input_tokens": 1_000_000,
+            "gen_ai.usage.cache_read.input_tokens": 600_000,
+            "gen_ai.usage.cache_creation.input_tokens": 100_000,
+            "gen_ai.usage.output_tokens": 500_000,
+        },
+        name="self-hosted",
+    )
+    span = received(otlp_receiver, "self-hosted")
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(0.8 + 1.2, rel=1e-12)
+
+
+def test_unknown_model_gets_no_cost_and_is_counted(botanu_init, otlp_receiver):
+    botanu_init()
+    before = _stats.get("llm_cost_unknown_model")
+    model_call(
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-99-x",
+        },
+        {"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 10},
+        name="unknown",
+    )
+    model_call(  # an unknown provider is not guessed from the model name either
+        {
+            "gen_ai.operation.name": "chat",
+            "gen_ai.provider.name": "my-gateway",
+            "gen_ai.request.model": "gpt-4o",
+        },
+        {"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 10},
+        name="gateway",
+    )
+    assert "botanu.cost.usd" not in received(otlp_receiver, "unknown", 2).attributes
+    assert "botanu.cost.usd" not in otlp_receiver.span("gateway").attributes
+    assert botanu.stats()["llm_cost_unknown_model"] == before + 2
+
+
+def test_ordinary_agent_and_non_model_spans_are_passed_through(botanu_init, otlp_receiver):
+    botanu_init()
+    tracer = trace.get_tracer("tests.llm")
+    with tracer.start_as_current_span("plain", attributes={"http.request.method": "GET"}):
+        pass
+    model_call(  # an agent span repeating its children's usage must not be priced (double count)
+        {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.provider.name": "openai",
+            "gen_ai.request.model": "gpt-4o",
+        },
+        {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 1000},
+        name="agent",
+    )
+    model_call(  # anthropic's span for an API call that is no model call
+        {"gen_ai.provider.name": "anthropic"}, scope=ANTHROPIC_SCOPE, name="anthropic.models.list"
+    )
+    botanu.force_flush(5)
+    otlp_receiver.wait_for_spans(3)
+    for name in ("plain", "agent", "anthropic.models.list"):
+        assert "botanu.cost.usd" not in otlp_receiver.span(name).attributes
+    assert botanu.stats().get("llm_calls", 0) == 0
+
+
+def test_cost_with_redaction_off(botanu_init, otlp_receiver):
+    botanu_init(redaction=False)
+    model_call(OPENAI_GPT_4O, {"gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 10}, name="c")
+    span = received(otlp_receiver, "c")
+    assert span.attributes["botanu.cost.usd"] == pytest.approx(
+        genai_cost("gpt-4o", "openai", input_tokens=100, output_tokens=10), rel=1e-12
+    )
+
+
+def test_cost_and_redaction_together(botanu_init, otlp_receiver):
+    """A model-call span that also needs redaction: the exported copy is redacted and priced."""
+    botanu_init()
+    model_call(
+        {**OPENAI_GPT_4O, "api_key": "sk-proj-abcdefghijklmnopqrstuvwxyz0123456789"},
+        {"gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 10},
+        name="c",
+    )
+    span = received(otlp_receiver, "c")
+    assert "abcdefghijklmnopqrstuvwxyz0123456789" not in str(span.attributes)
+    assert span.attributes["botanu.redaction.count"] == 1
+    assert span.attributes["botanu.cost.usd"] > 0
+
+
+# --------------------------------------------------------------------------- bad price files
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        json.dumps(["openai/gpt-4o"]),
+        json.dumps({"openai/gpt-4o": {"input": "cheap", "output": 1}}),
+        json.dumps({"gpt-4o": {"input": 1, "output": 1}}),
+        json.dumps({"openai/gpt-4o": {"input": 1}}),
+        json.dumps({"openai/gpt-4o": {"input": -1, "output": 1}}),
+        json.dumps({"openai/gpt-4o": {"input": 1, "output": 1, "cached_input": 0.1}}),
+    ],
+)
+def test_a_bad_price_file_gives_one_warning_and_never_crashes(
+    botanu_init, otlp_receiver, tmp_path, caplog, content
+):
+    path = tmp_path / "prices.json"
+    path.write_text(content)
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        botanu_init(llm_prices=str(path))
+    warnings = [r for r in caplog.records if "llm_prices" in r.getMessage()]
+    assert len(warnings) == 1, [r.getMessage() for r in caplog.records]
+    # The pipeline works, with genai-prices' figure (the bad entry did not apply).
+    model_call(OPENAI_GPT_4O, {"gen_ai.usage.input_tokens": 100, "gen_ai.usage.output_tokens": 10}, name="c")
+    assert received(otlp_receiver, "c").attributes["botanu.cost.usd"] == pytest.approx(
+        genai_cost("gpt-4o", "openai", input_tokens=100, output_tokens=10), rel=1e-12
+    )
+
+
+def test_a_missing_price_file_warns(botanu_init, tmp_path, caplog):
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        botanu_init(llm_prices=str(tmp_path / "nope.json"))
+    assert any("could not be read" in r.getMessage() for r in caplog.records)
+
+
+def test_good_entries_of_a_partly_bad_file_still_apply(botanu_init, otlp_receiver, tmp_path):
+    path = write_prices(
+        tmp_path, {"openai/gpt-4o": {"input": 2, "output": 4}, "openai/gpt-4o-mini": {"input": "x"}}
+    )
+    botanu_init(llm_prices=path)
+    model_call(
+        OPENAI_GPT_4O, {"gen_ai.usage.input_tokens": 500_000, "gen_ai.usage.output_tokens": 0}, name="c"
+    )
+    assert received(otlp_receiver, "c").attributes["botanu.cost.usd"] == pytest.approx(1.0)
+
+
+def test_strict_mode_raises_on_a_bad_price_file(botanu_init, tmp_path):
+    path = write_prices(tmp_path, {"openai/gpt-4o": {"input": 1}})
+    with pytest.raises(botanu.BotanuUsageError):
+        botanu_init(llm_prices=path, strict=True)
+
+
+def test_prices_given_as_a_mapping_in_code(botanu_init, otlp_receiver):
+    botanu_init(llm_prices={"Acme/Model-1": {"input": 10, "output": 20, "cache_write": 12.5}})
+    model_call(
+        {"gen_ai.operation.name": "chat", "gen_ai.provider.name": "acme", "gen_ai.request.model": "model-1"},
+        {
+            "gen_ai.usage.input_tokens": 300_000,
+            "gen_ai.usage.cache_creation.input_tokens": 100_000,
+            "gen_ai.usage.output_tokens": 50_000,
+        },
+        name="c",
+    )
+    expected = (200_000 * 10 + 100_000 * 12.5 + 50_000 * 20) / 1e6
+    assert received(otlp_receiver, "c").attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- genai-prices absent / lazy
+
+
+def test_without_genai_prices_only_overrides_apply(botanu_init, otlp_receiver, monkeypatch, caplog):
+    monkeypatch.setitem(sys.modules, "genai_prices", None)  # `import genai_prices` now fails
+    monkeypatch.setattr(_prices, "_genai_missing", False)
+    botanu_init(llm_prices={"openai/gpt-4o": {"input": 1, "output": 1}})
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        model_call(
+            OPENAI_GPT_4O, {"gen_ai.usage.input_tokens": 1_000_000, "gen_ai.usage.output_tokens": 0}, name="a"
+        )
+        for _ in range(3):
+            model_call(
+                {**OPENAI_GPT_4O, "gen_ai.request.model": "gpt-4o-mini"},
+                {"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 10},
+                name="b",
+            )
+    botanu.force_flush(5)
+    otlp_receiver.wait_for_spans(4)
+    assert otlp_receiver.span("a").attributes["botanu.cost.usd"] == pytest.approx(1.0)
+    assert all("botanu.cost.usd" not in s.attributes for s in otlp_receiver.spans() if s.name == "b")
+    assert len([r for r in caplog.records if "genai-prices is not installed" in r.getMessage()]) == 1
+
+
+def test_genai_prices_is_not_imported_by_init_or_ordinary_spans():
+    code = textwrap.dedent(
+        """
+        import sys, botanu
+        botanu.init(endpoint="http://127.0.0.1:9/v1/traces", instrumentations=False, spool=False)
+        with botanu.event(event_id="e", customer_id="c", workflow="W"):
+            with botanu.step("s"):
+                pass
+        print("genai_prices" in sys.modules, "pydantic" in sys.modules)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin"},
+    )
+    assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_formula_agrees_with_genai_prices_for_every_bundled_model():
+    """Every price in the table is reproduced by the fast formula (else that model uses genai-prices)."""
+    from genai_prices import data_snapshot
+
+    disagreeing = []
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            prices = [c.prices for c in model.prices] if isinstance(model.prices, list) else [model.prices]
+            disagreeing += [
+                (provider.id, model.id)
+                for price in prices
+                if not _prices._agrees(_prices._derive(price), price)
+            ]
+    assert disagreeing == []
+
+
+def test_decimal_figures_survive_float_conversion():
+    """The attribute is a float: a typical call's cost keeps its digits."""
+    usage = _prices.Usage(input=1234, output=567, cache_read=200)
+    price = _prices.PriceTable().lookup("openai", "gpt-4o")
+    assert price is not None
+    exact = genai_prices.calc_price(
+        genai_prices.Usage(input_tokens=1234, output_tokens=567, cache_read_tokens=200),
+        "gpt-4o",
+        provider_id="openai",
+    ).total_price
+    assert Decimal(repr(price.cost(usage, 0))).quantize(Decimal("1e-12")) == exact.quantize(Decimal("1e-12"))
