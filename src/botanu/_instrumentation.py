@@ -38,6 +38,8 @@ DEFAULT_INSTRUMENTATIONS = (
     "aiohttp-client",
     "botanu_http_client",
     "httpx2",
+    "botanu_openai",
+    "botanu_anthropic",
 )
 # ``defaults`` for opentelemetry-instrument: every installed instrumentor.
 EVERY_INSTALLED = None

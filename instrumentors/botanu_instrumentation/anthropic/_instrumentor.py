@@ -1,0 +1,43 @@
+"""``AnthropicInstrumentor``: gen_ai spans for the ``anthropic`` client when it makes none itself."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+
+from ..genai._install import botanu_version, install, remove
+from ._adapter import AnthropicAdapter
+
+
+class AnthropicInstrumentor(BaseInstrumentor):
+    """One CLIENT span per ``messages.create`` / ``messages.stream`` call, sync and async.
+
+    anthropic 2.x traces its own calls (scope ``com.anthropic.sdk.python``) whenever a tracer
+    provider exists; for such a client this instrumentor adds nothing, so a call never has two
+    gen_ai spans. It covers clients whose tracing is off (``open_telemetry=False``,
+    ``ANTHROPIC_OPEN_TELEMETRY=false``) and SDKs older than 2.x.
+    """
+
+    _adapter: AnthropicAdapter | None = None
+    _installed: list[tuple[Any, Any]] | None = None
+
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("anthropic >= 0.30",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        tracer = trace.get_tracer(
+            "botanu_instrumentation.anthropic",
+            botanu_version(),
+            tracer_provider=kwargs.get("tracer_provider"),
+        )
+        adapter = AnthropicAdapter(tracer)
+        self._adapter, self._installed = adapter, install("anthropic._base_client", adapter)
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        if self._adapter is not None:
+            self._adapter.enabled = False
+        remove(self._installed or [])
+        self._adapter = self._installed = None
