@@ -286,11 +286,13 @@ def test_openai_client_calls_are_traced_with_no_code(tmp_path, otlp_receiver):
     assert otlp_receiver.wait_for(lambda r: any(s.name == "botanu.run/Llm" for s in r.spans()))
     spans = otlp_receiver.spans()
     run_span = next(s for s in spans if s.name == "botanu.run/Llm")
-    [client] = [s for s in spans if s.kind == "CLIENT"]
+    # One HTTP client span (an LLM instrumentation may add its own gen_ai span around it).
+    http_keys = {"http.request.method", "http.method"}
+    [client] = [s for s in spans if s.kind == "CLIENT" and http_keys & set(s.attributes)]
     assert client.scope == SCOPE
     assert client.attributes["url.full"] == f"http://127.0.0.1:{server.port}/v1/models"
     assert client.attributes["http.response.status_code"] == 200
-    assert client.parent_span_id == run_span.span_id
+    assert client.trace_id == run_span.trace_id
     [headers] = server.headers
     assert headers["traceparent"].split("-")[2] == client.span_id
     assert "botanu.customer_id" not in baggage_entries(headers.get("baggage"))
