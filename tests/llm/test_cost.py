@@ -255,25 +255,26 @@ def test_unknown_model_gets_no_cost_and_is_counted(botanu_init, otlp_receiver):
 def test_ordinary_agent_and_non_model_spans_are_passed_through(botanu_init, otlp_receiver):
     botanu_init()
     tracer = trace.get_tracer("tests.llm")
-    with tracer.start_as_current_span("plain", attributes={"http.request.method": "GET"}):
-        pass
-    model_call(  # an agent span repeating its children's usage must not be priced (double count)
-        {
-            "gen_ai.operation.name": "invoke_agent",
-            "gen_ai.provider.name": "openai",
-            "gen_ai.request.model": "gpt-4o",
-        },
-        {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 1000},
-        name="agent",
-    )
-    model_call(  # anthropic's span for an API call that is no model call
-        {"gen_ai.provider.name": "anthropic"}, scope=ANTHROPIC_SCOPE, name="anthropic.models.list"
-    )
+    with botanu.event(event_id="e", customer_id="c", workflow="NoModelCalls"):
+        with tracer.start_as_current_span("plain", attributes={"http.request.method": "GET"}):
+            pass
+        model_call(  # an agent span repeating its children's usage must not be priced (double count)
+            {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.provider.name": "openai",
+                "gen_ai.request.model": "gpt-4o",
+            },
+            {"gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 1000},
+            name="agent",
+        )
+        model_call(  # anthropic's span for an API call that is no model call
+            {"gen_ai.provider.name": "anthropic"}, scope=ANTHROPIC_SCOPE, name="anthropic.models.list"
+        )
     botanu.force_flush(5)
-    otlp_receiver.wait_for_spans(3)
-    for name in ("plain", "agent", "anthropic.models.list"):
+    otlp_receiver.wait_for_spans(4)
+    for name in ("plain", "agent", "anthropic.models.list", "botanu.run/NoModelCalls"):
         assert "botanu.cost.usd" not in otlp_receiver.span(name).attributes
-    assert botanu.stats().get("llm_calls", 0) == 0
+    assert "botanu.llm.calls" not in otlp_receiver.span("botanu.run/NoModelCalls").attributes
 
 
 def test_cost_with_redaction_off(botanu_init, otlp_receiver):

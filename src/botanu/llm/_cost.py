@@ -21,6 +21,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
@@ -55,9 +56,8 @@ from botanu.llm._prices import PriceTable, Usage
 
 logger = logging.getLogger("botanu")
 
-# botanu.stats() counters.
-CALLS = "llm_calls"
-PRICED = "llm_calls_priced"
+# botanu.stats() counter: model calls with usage but no known price (every other call is only
+# counted on its run span: a locked counter per call would cost more than the rest of the stage).
 UNKNOWN_MODEL = "llm_cost_unknown_model"
 
 _EMPTY: Mapping[str, Any] = {}
@@ -82,10 +82,19 @@ def _first(attributes: Mapping[str, Any], *keys: str) -> int | None:
 
 def read_usage(attributes: Mapping[str, Any]) -> Usage | None:
     """The call's token usage, or None when the span reports none (a failed call, usually)."""
-    input_tokens = _first(attributes, INPUT_TOKENS, LEGACY_INPUT_TOKENS)
-    output_tokens = _first(attributes, OUTPUT_TOKENS, LEGACY_OUTPUT_TOKENS)
-    if input_tokens is None and output_tokens is None:
-        return None
+    input_tokens = attributes.get(INPUT_TOKENS)
+    output_tokens = attributes.get(OUTPUT_TOKENS)
+    # The current spellings as plain ints, the common case, without the generic lookups below.
+    if (
+        type(input_tokens) is not int
+        or type(output_tokens) is not int
+        or input_tokens < 0
+        or output_tokens < 0
+    ):
+        input_tokens = _first(attributes, INPUT_TOKENS, LEGACY_INPUT_TOKENS)
+        output_tokens = _first(attributes, OUTPUT_TOKENS, LEGACY_OUTPUT_TOKENS)
+        if input_tokens is None and output_tokens is None:
+            return None
     cache_read = _first(attributes, CACHE_READ_TOKENS, LEGACY_CACHE_READ_TOKENS) or 0
     cache_write = (
         _first(attributes, CACHE_CREATION_TOKENS, CACHE_WRITE_TOKENS, LEGACY_CACHE_CREATION_TOKENS) or 0
@@ -177,7 +186,6 @@ class LlmCostProcessor(SpanProcessor):
             usage = read_usage(attributes)
             if not is_model_call(attributes, usage):
                 return span
-            _stats.add(CALLS)
             existing = attributes.get(COST_USD)
             cost: float | None = None
             if type(existing) in (int, float):
@@ -216,18 +224,40 @@ class LlmCostProcessor(SpanProcessor):
                     except Exception:  # genai-prices refused this usage for this model
                         logger.debug("botanu: pricing %s/%s failed", provider, model, exc_info=True)
                         break
-                    _stats.add(PRICED)
                     return cost
         _stats.add(UNKNOWN_MODEL)
         return None
 
 
 def _with_cost(span: ReadableSpan, attributes: Mapping[str, Any], cost: float) -> ReadableSpan:
-    from botanu.redaction._processor import _copy
-
+    """A copy of the ended span that also carries ``botanu.cost.usd`` (the live span is never changed)."""
     priced = dict(attributes)
     priced[COST_USD] = cost
-    return _copy(span, span.name, priced, span.events, span.links, span.status, span.resource)
+    bounded = BoundedAttributes(maxlen=None, immutable=True)
+    # The values come from a span, so the SDK already checked them: assigned directly rather than
+    # checked again value by value (the SDK's own BoundedAttributes.__deepcopy__ does the same).
+    # That check was most of this stage's cost per call.
+    bounded._dict = priced
+    bounded.dropped = span.dropped_attributes
+    try:
+        # An ended SDK span's event and link lists no longer change: shared, with their drop counts.
+        events, links = span._events, span._links  # type: ignore[attr-defined]
+    except AttributeError:
+        events, links = span.events, span.links
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=bounded,
+        events=events,
+        links=links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 class LlmRunEnricher(RunEnricher):

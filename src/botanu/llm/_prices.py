@@ -108,7 +108,7 @@ def _at(rate: Rate, total_input: int) -> float:
 class Price:
     """USD per million tokens for each kind of token, and a fixed price per request."""
 
-    __slots__ = ("cache_read", "cache_write", "input", "output", "per_request", "reasoning")
+    __slots__ = ("_flat", "cache_read", "cache_write", "input", "output", "per_request", "reasoning")
 
     def __init__(
         self,
@@ -126,12 +126,25 @@ class Price:
         self.cache_write = input if cache_write is None else cache_write
         self.reasoning = output if reasoning is None else reasoning
         self.per_request = per_request
+        rates = (self.input, self.cache_read, self.cache_write, self.output, self.reasoning)
+        # Most prices have no tiers: their five rates as plain floats, read without _at() calls.
+        self._flat = None if any(rate[1] for rate in rates) else tuple(rate[0] for rate in rates)
 
     def cost(self, usage: Usage, start_ns: int = 0) -> float:
         """The call's cost in USD."""
         total = usage.input
         uncached = max(0, total - usage.cache_read - usage.cache_write)
         reasoning = min(usage.reasoning, usage.output)
+        flat = self._flat
+        if flat is not None:
+            per_million = (
+                uncached * flat[0]
+                + usage.cache_read * flat[1]
+                + usage.cache_write * flat[2]
+                + (usage.output - reasoning) * flat[3]
+                + reasoning * flat[4]
+            )
+            return per_million / 1e6 + self.per_request
         per_million = (
             uncached * _at(self.input, total)
             + usage.cache_read * _at(self.cache_read, total)
