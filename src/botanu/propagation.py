@@ -45,6 +45,7 @@ from opentelemetry.propagators.textmap import (
 from botanu._config import Settings
 from botanu._safety import contained, warn_once
 from botanu._tracing import with_baggage
+from botanu.integrations._headers import note_inbound_trace_id
 
 logger = logging.getLogger("botanu")
 
@@ -220,6 +221,8 @@ class BotanuBaggagePropagator(TextMapPropagator):
         self, carrier: CarrierT, context: Context | None = None, getter: Getter = default_getter
     ) -> Context:
         base = context if context is not None else get_current()
+        # TraceHub's X-Trace-ID from a caller without traceparent, for the server span (integrations).
+        base = note_inbound_trace_id(carrier, getter, base)
         header = bounded_header(getter.get(carrier, "baggage"))
         if not header:
             return base
