@@ -56,7 +56,7 @@ def test_loguru_records_are_exported_through_the_sink(botanu_init, otlp_receiver
         with botanu.event(workflow="Guru", event_id="e", customer_id="c"):
             loguru.logger.bind(order_id="o-9").info("paid")
             try:
-                1 / 0
+                raise ZeroDivisionError("division by zero")
             except ZeroDivisionError:
                 loguru.logger.exception("math failed")
     finally:

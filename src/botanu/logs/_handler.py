@@ -27,6 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry._logs import LogRecord
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
+from botanu._baggage import botanu_entries
 from botanu._safety import report_internal, warn_once
 from botanu.logs._translate import message_of, record_attributes, severity
 
@@ -73,6 +74,13 @@ class BotanuLoggingHandler(logging.Handler):
             otel_logger = self._loggers.get(name)
             if otel_logger is None:
                 otel_logger = self._logger_for(name)
+            attributes = record_attributes(record)
+            # The run's attributes go in now, into a plain dict: the processor would otherwise
+            # add them one locked attribute update at a time.
+            entries, _ = botanu_entries(current)
+            for key, value in entries:
+                if key not in attributes:
+                    attributes[key] = value
             number, text = severity(record.levelno)
             otel_logger.emit(
                 LogRecord(
@@ -82,7 +90,7 @@ class BotanuLoggingHandler(logging.Handler):
                     severity_number=number,
                     severity_text=text,
                     body=message_of(record),
-                    attributes=record_attributes(record),
+                    attributes=attributes,
                 )
             )
         except Exception:  # a logging call must never raise because of botanu

@@ -20,9 +20,8 @@ from opentelemetry.sdk._logs import LogRecordProcessor
 from botanu._baggage import botanu_entries
 from botanu._safety import report_internal
 from botanu.export._delivery import DeliveryProcessor
+from botanu.logs._fingerprint import FINGERPRINT
 from botanu.logs._translate import EXCEPTION_MESSAGE, EXCEPTION_TYPE, add_text_fingerprint
-
-_FINGERPRINT_KEYS = (EXCEPTION_TYPE, EXCEPTION_MESSAGE)
 
 
 class BotanuLogProcessor(LogRecordProcessor):
@@ -43,13 +42,16 @@ class BotanuLogProcessor(LogRecordProcessor):
         if self._shut:
             return
         try:
-            record = log_record.log_record
-            attributes = record.attributes
+            attributes = log_record.log_record.attributes
+            # Membership tests on the plain dict behind the SDK's BoundedAttributes: its own
+            # go through the abstract Mapping methods, several times slower.
+            plain = getattr(attributes, "_dict", attributes)
             entries, _ = botanu_entries(otel_context.get_current())
-            for key, value in entries:
-                if key not in attributes:
-                    attributes[key] = value
-            if any(key in attributes for key in _FINGERPRINT_KEYS):
+            if entries and entries[0][0] not in plain:  # botanu's handler already added them
+                for key, value in entries:
+                    if key not in plain:
+                        attributes[key] = value
+            if (EXCEPTION_TYPE in plain or EXCEPTION_MESSAGE in plain) and FINGERPRINT not in plain:
                 add_text_fingerprint(attributes)
         except Exception:  # a logging call must never raise because of botanu
             report_internal("enriching a log record")
