@@ -27,10 +27,18 @@ APP = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("launcher", ["botanu-run", "opentelemetry-instrument"])
-def test_an_apps_logging_records_are_exported_once_with_no_code(launcher, tmp_path, otlp_receiver):
+@pytest.mark.parametrize(
+    ("launcher", "app"),
+    [
+        ("botanu-run", APP),
+        ("opentelemetry-instrument", APP),
+        ("botanu-run", APP.replace("import logging, botanu", "import logging, botanu\nbotanu.init()")),
+    ],
+    ids=["botanu-run", "opentelemetry-instrument", "init-in-app-under-botanu-run"],
+)
+def test_an_apps_logging_records_are_exported_once_with_no_code(launcher, app, tmp_path, otlp_receiver):
     script = tmp_path / "app.py"
-    script.write_text(APP)
+    script.write_text(app)
     env = clean_env(BOTANU_ENDPOINT=otlp_receiver.endpoint, BOTANU_SERVICE_NAME="zero-logs")
     if launcher == "botanu-run":
         command = [str(BIN / "botanu"), "run", "--", str(BIN / "python"), str(script)]
