@@ -140,7 +140,10 @@ def _is_stream(result: Any, asynchronous: bool) -> bool:
 
 
 def _is_raw(result: Any) -> bool:
-    return hasattr(result, "http_response") and hasattr(result, "parse")
+    # Looked up on the type first: a missing attribute on a pydantic model raises inside
+    # its __getattr__, which costs microseconds on every ordinary result.
+    kind = type(result)
+    return hasattr(kind, "parse") and hasattr(kind, "headers") and hasattr(result, "http_response")
 
 
 def _json_body(http: Any) -> Any:
@@ -155,8 +158,6 @@ def returned(
     adapter: Adapter, call: Call, options: Any, result: Any, stream: bool, asynchronous: bool
 ) -> Any:
     """What the app gets for ``result``: the result itself, or a proxy that ends the span later."""
-    from ._stream import RawResponseProxy, proxy_stream
-
     try:
         if stream and _is_stream(result, asynchronous):
             return proxy_stream(result, adapter.recorder(call, options), asynchronous)
@@ -216,3 +217,7 @@ def async_wrapper(adapter: Adapter) -> Callable[..., Any]:
         return returned(adapter, call, options, result, stream, True)
 
     return request
+
+
+# At the end: _stream imports Call and Adapter from this module.
+from ._stream import RawResponseProxy, proxy_stream  # noqa: E402

@@ -1,0 +1,268 @@
+"""App-thread cost of botanu's openai instrumentation per call and per stream chunk.
+
+Two measurements, all in this one process, interleaved round by round, spans going through
+botanu's full pipeline (run enricher, redaction wrapper, cost stage, delivery processor) with
+an exporter that discards batches, inside one open ``botanu.event`` run:
+
+1. botanu's own work, exactly "beyond the HTTP call": the instrumentor's ``request`` wrapper
+   around a stand-in for the SDK's ``request`` that returns a ready ``ChatCompletion`` (or a
+   stream of ready chunks), against the stand-in alone (goal: <= 30 us per call), and against
+   a bare SDK span carrying the same attributes (the floor any instrumentation pays);
+2. end to end: the real ``openai`` client on an in-process ``httpx2.MockTransport``, with and
+   without the instrumentor (the ratio shows what a user sees; the SDK itself costs ~1 ms).
+
+Fastest round of each side (least disturbed by other work on the machine).
+Usage: ``python benchmarks/bench_llm.py [--iterations N] [--rounds R] [--chunks C]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import logging
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import httpx2
+import openai
+from opentelemetry import context, trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+import botanu
+from botanu import _run, _tracing
+from botanu._config import resolve_settings
+from botanu._pipeline import build_processors
+from botanu._tracing import INSTRUMENTATION_NAME
+from botanu._version import __version__
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentors"))
+from botanu_instrumentation.openai import OpenAIInstrumentor
+
+
+class NullExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+COMPLETION = json.dumps(
+    {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-2024-08-06",
+        "choices": [
+            {"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}
+        ],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+    }
+).encode()
+
+
+def stream_body(chunks: int) -> bytes:
+    def event(delta: dict, finish: str | None = None) -> bytes:
+        chunk = {
+            "id": "chatcmpl-2",
+            "object": "chat.completion.chunk",
+            "created": 1,
+            "model": "gpt-4o-2024-08-06",
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+        return b"data: " + json.dumps(chunk).encode() + b"\n\n"
+
+    parts = [event({"content": "tok"}) for _ in range(chunks - 1)] + [event({}, "stop")]
+    return b"".join(parts) + b"data: [DONE]\n\n"
+
+
+def make_client(chunks: int) -> openai.OpenAI:
+    streamed = stream_body(chunks)
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        if b'"stream":true' in request.content.replace(b" ", b""):
+            return httpx2.Response(200, content=streamed, headers={"content-type": "text/event-stream"})
+        return httpx2.Response(200, content=COMPLETION, headers={"content-type": "application/json"})
+
+    http_client = httpx2.Client(transport=httpx2.MockTransport(answer))
+    return openai.OpenAI(
+        api_key="sk-bench", base_url="http://llm.test/v1", http_client=http_client, max_retries=0
+    )
+
+
+MESSAGES = [{"role": "user", "content": "Say hello"}]
+
+
+def workloads(client: openai.OpenAI) -> dict[str, Callable[[], None]]:
+    def call() -> None:
+        client.chat.completions.create(model="gpt-4o", messages=MESSAGES, temperature=0.2)
+
+    def stream() -> None:
+        for _chunk in client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True):
+            pass
+
+    return {"call": call, "stream": stream}
+
+
+def time_per_call(fn: Callable[[], None], iterations: int) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    for _ in range(iterations):
+        fn()
+    return (time.perf_counter() - start) / iterations * 1e6
+
+
+class ReadyStream:
+    """Stands in for ``openai.Stream``: ready chunks, and the ``response`` attribute streams have."""
+
+    response = None
+
+    def __init__(self, chunks: list) -> None:
+        self._chunks = iter(chunks)
+
+    def __iter__(self) -> ReadyStream:
+        return self
+
+    def __next__(self) -> object:
+        return next(self._chunks)
+
+    def close(self) -> None:
+        pass
+
+
+def direct_workloads(provider: TracerProvider, chunks: int) -> dict[str, Callable[[], None]]:
+    """botanu's wrapper around stand-in ``request`` calls, the stand-ins alone, and a bare span."""
+    from openai._models import FinalRequestOptions
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    from botanu_instrumentation.genai._call import sync_wrapper
+    from botanu_instrumentation.openai._adapter import OpenAIAdapter
+
+    client = make_client(chunks)
+    completion = ChatCompletion.model_validate(json.loads(COMPLETION))
+    ready = [
+        ChatCompletionChunk.model_validate(json.loads(line[6:]))
+        for line in stream_body(chunks).split(b"\n\n")
+        if line.startswith(b"data: {")
+    ]
+    body = {"model": "gpt-4o", "messages": MESSAGES, "temperature": 0.2}
+    options = FinalRequestOptions.construct(method="post", url="/chat/completions", json_data=body)
+    wrapper = sync_wrapper(OpenAIAdapter(provider.get_tracer("botanu_instrumentation.openai"), False))
+
+    def request(
+        cast_to: object, options: object, *, stream: bool = False, stream_cls: object = None
+    ) -> object:
+        return ReadyStream(ready) if stream else completion
+
+    def plain_call() -> None:
+        request(ChatCompletion, options)
+
+    def botanu_call() -> None:
+        wrapper(request, client, (ChatCompletion, options), {})
+
+    def plain_stream() -> None:
+        for _chunk in request(ChatCompletion, options, stream=True):
+            pass
+
+    def botanu_stream() -> None:
+        for _chunk in wrapper(request, client, (ChatCompletion, options), {"stream": True}):
+            pass
+
+    tracer = provider.get_tracer("bench")
+    attributes = {
+        "gen_ai.operation.name": "chat",
+        "gen_ai.provider.name": "openai",
+        "gen_ai.request.model": "gpt-4o",
+        "server.address": "llm.test",
+        "server.port": 443,
+        "gen_ai.request.temperature": 0.2,
+    }
+    response = {
+        "gen_ai.response.id": "chatcmpl-1",
+        "gen_ai.response.model": "gpt-4o-2024-08-06",
+        "gen_ai.response.finish_reasons": ["stop"],
+        "gen_ai.usage.input_tokens": 12,
+        "gen_ai.usage.output_tokens": 7,
+    }
+
+    def bare_span() -> None:
+        span = tracer.start_span("chat gpt-4o", kind=trace.SpanKind.CLIENT, attributes=attributes)
+        token = context.attach(trace.set_span_in_context(span))
+        context.detach(token)
+        span.set_attributes(response)
+        span.end()
+
+    return {
+        "plain call": plain_call,
+        "botanu call": botanu_call,
+        "bare span": bare_span,
+        "plain stream": plain_stream,
+        "botanu stream": botanu_stream,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--chunks", type=int, default=100)
+    args = parser.parse_args()
+    os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = str(args.iterations * 8)
+    logging.getLogger("botanu").setLevel(logging.ERROR)
+
+    provider = TracerProvider()
+    processors = build_processors(resolve_settings({}), exporter=NullExporter())
+    for processor in processors.all():
+        provider.add_span_processor(processor)
+    trace.set_tracer_provider(provider)
+    _tracing._tracer = provider.get_tracer(INSTRUMENTATION_NAME, __version__)
+    _run.set_run_id_listener(processors.run_id_listener)
+
+    direct = direct_workloads(provider, args.chunks)
+    client = make_client(args.chunks)
+    e2e = workloads(client)
+    instrumentor = OpenAIInstrumentor()
+    times: dict[str, list[float]] = {}
+
+    def measure(name: str, fn: Callable[[], None], count: int) -> None:
+        times.setdefault(name, []).append(time_per_call(fn, count))
+
+    with botanu.event(event_id="T-1", customer_id="cus_1", workflow="Bench"):
+        for fn in direct.values():  # warm up
+            time_per_call(fn, 500)
+        provider.force_flush()
+        for round_index in range(args.rounds):
+            names = list(direct)
+            shift = round_index % len(names)
+            for name in names[shift:] + names[:shift]:
+                count = args.iterations if "stream" not in name else max(args.iterations // 20, 20)
+                measure(name, direct[name], count)
+                provider.force_flush()
+            # End to end: fewer iterations, the SDK itself is ~1 ms per call.
+            sides = ("plain", "botanu") if round_index % 2 == 0 else ("botanu", "plain")
+            for side in sides:
+                if side == "botanu":
+                    instrumentor.instrument(tracer_provider=provider)
+                measure(f"e2e {side}", e2e["call"], max(args.iterations // 20, 20))
+                if side == "botanu":
+                    instrumentor.uninstrument()
+                provider.force_flush()
+    best = {name: min(values) for name, values in times.items()}
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    for name in times:
+        print(f"{name:36} {best[name]:9.2f} us/call (median round {medians[name]:.2f})")
+    per_call = best["botanu call"] - best["plain call"]
+    per_chunk = (best["botanu stream"] - best["plain stream"] - per_call) / args.chunks
+    print(f"{'overhead per call':36} {per_call:9.2f} us  (goal <= 30)")
+    print(f"{'  ratio to a bare SDK span':36} {per_call / best['bare span']:9.3f}")
+    print(f"{'  beyond a bare SDK span':36} {per_call - best['bare span']:9.2f} us  (botanu's own code)")
+    print(f"{'overhead per stream chunk':36} {per_chunk:9.3f} us  ({args.chunks} chunks)")
+    print(f"{'end to end ratio botanu / plain':36} {best['e2e botanu'] / best['e2e plain']:9.3f}")
+    provider.shutdown()
+
+
+if __name__ == "__main__":
+    main()
