@@ -10,6 +10,7 @@ code: the headers must come from botanu's response propagator alone). One server
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import re
 import secrets
@@ -121,10 +122,9 @@ class Running:
         return span
 
 
-@pytest.fixture(scope="module", params=SETUPS, ids=[s.name for s in SETUPS])
-def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    setup: Setup = request.param
-    tmp = tmp_path_factory.mktemp(setup.name)
+@contextlib.contextmanager
+def serve(setup: Setup, tmp: Path, **extra_env: str) -> Iterator[Running]:
+    """``setup``'s server on a free port, exporting to a receiver of its own, until the block ends."""
     receiver = OTLPReceiver()
     home = tmp / "home"
     home.mkdir()
@@ -142,6 +142,7 @@ def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         APP_IN_CODE="1" if setup.in_code else "0",
         APP_MIDDLEWARE="1" if setup.middleware else "0",
     )
+    env.update(extra_env)
     server = ServerProcess(setup.command, env, APPS, botanu_run=setup.botanu_run)
     try:
         port = int(server.wait_for(setup.ready, timeout=30)[0].group(1))
@@ -158,6 +159,13 @@ def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     finally:
         server.kill()
         receiver.close()
+
+
+@pytest.fixture(scope="module", params=SETUPS, ids=[s.name for s in SETUPS])
+def running(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    setup: Setup = request.param
+    with serve(setup, tmp_path_factory.mktemp(setup.name)) as server:
+        yield server
 
 
 def trace_headers(response: requests.Response) -> tuple[str, str, str]:
@@ -182,7 +190,7 @@ def test_ok_response_carries_the_server_span_and_the_handler_sees_it(running: Ru
     trace_id, span_id, flags = trace_headers(response)
     assert flags in ("01", "03")
     # Exactly one server span for the request, with or without botanu run, middleware or not.
-    (server,) = running.server_spans(trace_id, settle=0.5)
+    (server,) = running.server_spans(trace_id, settle=0.3)
     assert server.span_id == span_id
     assert status_code(server) == 200
     assert server.status_code != "ERROR"
@@ -239,7 +247,7 @@ def test_inbound_traceparent_is_continued(running: Running) -> None:
     response = running.get("/users/8", traceparent=f"00-{caller_trace}-{caller_span}-01")
     trace_id, span_id, flags = trace_headers(response)
     assert trace_id == caller_trace and flags == "01"
-    (server,) = running.server_spans(caller_trace, settle=0.3)
+    (server,) = running.server_spans(caller_trace)
     assert server.span_id == span_id and server.parent_span_id == caller_span
 
 
@@ -277,3 +285,28 @@ def test_each_request_one_server_span(running: Running) -> None:
     time.sleep(0.5)
     per_trace = collections.Counter(s.trace_id for s in running.receiver.spans() if s.kind == "SERVER")
     assert per_trace and max(per_trace.values()) == 1, per_trace
+
+
+SETUP_BY_NAME = {s.name: s for s in SETUPS}
+
+
+@pytest.mark.parametrize(
+    ("setup_name", "setting", "expected"),
+    [
+        ("fastapi-run-uvicorn", "X-Correlation-ID", ["x-correlation-id"]),
+        ("flask-code-devserver", "", []),
+    ],
+    ids=["zero-code-renamed", "in-code-off"],
+)
+def test_trace_response_headers_setting(
+    tmp_path: Path, setup_name: str, setting: str, expected: list[str]
+) -> None:
+    """``BOTANU_TRACE_RESPONSE_HEADERS`` renames the headers (the id alone) or, empty, turns them off."""
+    with serve(SETUP_BY_NAME[setup_name], tmp_path, BOTANU_TRACE_RESPONSE_HEADERS=setting) as running:
+        response = running.get("/users/5")
+        assert response.status_code == 200
+        names = [name.lower() for name in response.headers]
+        assert "traceresponse" not in names and "x-trace-id" not in names
+        assert [name for name in names if name in expected] == expected
+        for name in expected:
+            assert response.headers[name] == response.json()["trace_id"]
