@@ -370,3 +370,33 @@ def test_uninstrumented_after_shutdown(api, pipeline) -> None:
         instrumentor.uninstrument()
     client(api).chat.completions.create(model=MODEL, messages=HI)
     assert [span.name for span in memory.get_finished_spans()] == [f"chat {MODEL}"]
+
+
+def test_responses_parse_helper(api, pipeline) -> None:
+    p = pipeline()
+    parsed = client(api).responses.parse(model=MODEL, input="hi")
+    assert parsed.output_text == TEXT
+    (span,) = p.genai(1)
+    assert span.attributes["gen_ai.usage.output_tokens"] == 11
+
+
+def test_async_raw_and_streaming_responses(api, pipeline) -> None:
+    p = pipeline()
+
+    async def main() -> None:
+        c = aclient(api)
+        raw = await c.chat.completions.with_raw_response.create(model=MODEL, messages=HI)
+        assert raw.parse().id == "chatcmpl-1"
+        async with c.chat.completions.with_streaming_response.create(model=MODEL, messages=HI) as response:
+            assert (await response.parse()).id == "chatcmpl-1"
+        async with c.chat.completions.with_streaming_response.create(
+            model=MODEL, messages=HI, stream=True
+        ) as response:
+            stream = await response.parse()
+            assert len([chunk async for chunk in stream]) == CHAT_CHUNKS
+
+    asyncio.run(main())
+    spans = sorted(p.genai(3), key=lambda s: s.start_ns)
+    _chat_usage(spans[0])
+    _chat_usage(spans[1])
+    assert spans[2].attributes["gen_ai.response.finish_reasons"] == ("stop",)
