@@ -116,6 +116,7 @@ def init(
     logs: bool | None = None,
     log_level: int | str | None = None,
     logs_endpoint: str | None = None,
+    handle_signals: bool | None = None,
     llm_prices: str | Mapping[str, Any] | None = None,
 ) -> Settings:
     """Set up botanu's pipeline once per process and return the resolved settings.
@@ -174,6 +175,9 @@ def init(
         logs_endpoint: Full OTLP/HTTP logs URL (``BOTANU_LOGS_ENDPOINT``,
             ``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` + ``/v1/logs``;
             default: ``endpoint`` with ``/v1/traces`` replaced by ``/v1/logs``).
+        handle_signals: When SIGTERM / SIGHUP are still at their default action (the app installs
+            no handler), flush and spool within ``shutdown_timeout`` before the process dies of
+            the signal (``BOTANU_HANDLE_SIGNALS``; on by default). An app's own handler always wins.
         llm_prices: LLM prices that win over genai-prices' bundled table: a JSON (or YAML) file,
             or a mapping, of ``"provider/model"`` to ``{"input", "output", "cache_read",
             "cache_write"}`` in USD per million tokens (``BOTANU_LLM_PRICES``; a missing cache

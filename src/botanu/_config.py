@@ -92,6 +92,8 @@ class Settings:
     log_level: int = logging.INFO
     # None: derived from the traces endpoint (see logs_url()).
     logs_endpoint: str | None = None
+    # Run the exit flush on SIGTERM / SIGHUP when the app leaves them at their default action.
+    handle_signals: bool = True
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def logs_url(self) -> str:
@@ -416,6 +418,7 @@ _SPECS: dict[str, _Spec] = {
     "llm_stream_usage": _Spec(_parse_bool, "BOTANU_LLM_STREAM_USAGE"),
     "logs": _Spec(_parse_bool, "BOTANU_LOGS", (("OTEL_LOGS_EXPORTER", _logs_exporter_enabled),)),
     "log_level": _Spec(_parse_log_level, "BOTANU_LOG_LEVEL"),
+    "handle_signals": _Spec(_parse_bool, "BOTANU_HANDLE_SIGNALS"),
     "logs_endpoint": _Spec(
         _parse_url,
         "BOTANU_LOGS_ENDPOINT",

@@ -36,7 +36,7 @@ from botanu._enricher import RunEnricher
 from botanu._tracing import INSTRUMENTATION_NAME, reset_tracer
 from botanu._version import __version__
 from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
-from botanu.export._fork import on_exit_without_atexit
+from botanu.export._fork import install_stop_handlers, on_exit_without_atexit, remove_stop_handlers
 from botanu.llm import LlmRunEnricher, cost_stage
 
 logger = logging.getLogger("botanu")
@@ -315,6 +315,10 @@ def _init(
         if _instrument:
             _active.instrumented = _instrument_libraries(settings)
         _register_atexit()
+        if settings.handle_signals:
+            with _safety.contained("installing the stop-signal handler"):
+                taken = install_stop_handlers()
+                logger.debug("botanu: flushing on %s before the process ends", ", ".join(taken) or "(none)")
         return settings
 
 
@@ -435,6 +439,8 @@ def shutdown(timeout: float | None = None) -> bool:
         active = _active
         _active = None
         _run.set_run_id_listener(None)
+    with _safety.contained("removing the stop-signal handler"):
+        remove_stop_handlers()
     if active is None or active.processors is None:
         return True
     processors = active.processors

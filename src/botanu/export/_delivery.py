@@ -137,6 +137,9 @@ class DeliveryProcessor(SpanProcessor):
         self._pressure_mark = max(self._batch_size, self._max_queue // 2)
         # Spilling needs botanu's exporter with a spool to write to.
         self._can_spill = getattr(exporter, "spool", None) is not None and hasattr(exporter, "spool_spans")
+        # With a spool, a full queue overflows into this much more memory while the spiller moves
+        # the oldest items to disk: a burst costs disk writes (on the spiller's thread), not drops.
+        self._overflow_cap = self._max_queue * 2 if self._can_spill else self._max_queue
         self._closed = False
         self._queue: deque[ReadableSpan] = deque()
         self._init_process_state()
@@ -188,7 +191,9 @@ class DeliveryProcessor(SpanProcessor):
                     ledger.refused_locked("after_shutdown")
                     return
                 queue = self._queue
-                if len(queue) >= self._max_queue:
+                if len(queue) >= self._max_queue and (
+                    len(queue) >= self._overflow_cap or not self.exporter.spool.accepting()  # type: ignore[attr-defined]
+                ):
                     ledger.refused_locked("queue_full")
                     self._failures += 1
                     size = -1
@@ -359,7 +364,10 @@ class DeliveryProcessor(SpanProcessor):
                 stuck = (
                     self._in_flight is not None and time.monotonic() - self._in_flight_since >= _STUCK_AFTER
                 )
-                if self._halted or len(queue) < self._pressure_mark or not stuck:
+                # Spill while the worker is stuck, or whenever the queue has overflowed its size
+                # (a burst faster than any export): either way the app's items go to disk, not away.
+                urgent = stuck or len(queue) >= self._max_queue
+                if self._halted or len(queue) < self._pressure_mark or not urgent:
                     if len(queue) < self._pressure_mark:
                         self._pressure.clear()
                     return spilled

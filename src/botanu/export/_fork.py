@@ -221,3 +221,57 @@ def _blocked_here(signalnum: int) -> bool:
         return signalnum in mask
     except Exception:
         return False
+
+
+# --------------------------------------------------------------------------- SIGTERM from outside
+
+# Signals a supervisor sends to say "stop" (docker stop, systemd, Kubernetes): their default action
+# ends the process at once, skipping atexit and every span still queued.
+_STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGHUP") if hasattr(signal, name))
+_stop_handled: set[int] = set()
+
+
+def install_stop_handlers() -> list[str]:
+    """Give SIGTERM (and SIGHUP) botanu's exit work where nobody handles them; return their names.
+
+    Only a signal whose disposition is still the default one is taken, and only from the main
+    thread (where Python runs signal handlers): an app or server that installs its own handler,
+    before or after this, keeps full control, and its normal exit path flushes through atexit.
+    botanu's handler runs the exit work (bounded by its budget, on a thread of its own), puts the
+    default disposition back and raises the signal again, so the process still dies of it, with
+    the same status, within the budget.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    taken = []
+    for signum in _STOP_SIGNALS:
+        try:
+            if signal.getsignal(signum) is signal.SIG_DFL:
+                signal.signal(signum, _on_stop_signal)
+                _stop_handled.add(signum)
+                taken.append(signal.Signals(signum).name)
+        except (ValueError, OSError):  # not the main interpreter, or the platform refuses
+            continue
+    _install()
+    return taken
+
+
+def remove_stop_handlers() -> None:
+    """Put the default disposition back where botanu's handler is still the one installed."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in list(_stop_handled):
+        with contextlib.suppress(ValueError, OSError):
+            if signal.getsignal(signum) is _on_stop_signal:
+                signal.signal(signum, signal.SIG_DFL)
+        _stop_handled.discard(signum)
+
+
+def _on_stop_signal(signum: int, frame: object) -> None:
+    try:
+        _run_exit_work()
+    finally:
+        with contextlib.suppress(ValueError, OSError):
+            signal.signal(signum, signal.SIG_DFL)
+        _stop_handled.discard(signum)
+        _inner_raise_signal(signum)  # not the wrapper: the exit work has just run
