@@ -184,3 +184,33 @@ def test_enrich_native_span_adds_the_current_semconv_names(api) -> None:
         # The SDK's own span already has the total input (cache included) and the cache reads.
         assert span.attributes["gen_ai.usage.input_tokens"] == 130
     assert enrich_native_genai_span(provider.get_tracer("other").start_span("x")) is None
+
+
+def test_content_capture_on_the_sdks_own_span(api, pipeline) -> None:
+    p = pipeline()
+    with botanu.event(event_id="e1", customer_id="c1", workflow="support", capture_input=True):
+        client(api).messages.create(model=CLAUDE, max_tokens=64, system="be brief", messages=HI)
+    with botanu.event(event_id="e2", customer_id="c1", workflow="support"):
+        client(api).messages.create(model=CLAUDE, max_tokens=64, messages=HI)
+    captured, plain = sorted(p.genai(2), key=lambda s: s.start_ns)
+    assert captured.scope == plain.scope == NATIVE_SCOPE
+    assert '"content": "hi"' in captured.attributes["gen_ai.input.messages"]
+    assert "be brief" in captured.attributes["gen_ai.system_instructions"]
+    assert TEXT in captured.attributes["gen_ai.output.messages"]
+    assert "gen_ai.input.messages" not in plain.attributes
+    assert "gen_ai.output.messages" not in plain.attributes
+
+
+def test_uninstrument_restores_the_sdk(api, pipeline) -> None:
+    pipeline()
+    base = anthropic._base_client
+    assert hasattr(base.SyncAPIClient.__dict__["_request"], "__wrapped__")
+    botanu.shutdown()
+    for owner, name in (
+        (base.SyncAPIClient, "request"),
+        (base.AsyncAPIClient, "request"),
+        (base.SyncAPIClient, "_request"),
+        (base.AsyncAPIClient, "_request"),
+    ):
+        assert not hasattr(owner.__dict__[name], "__wrapped__"), name
+    assert not hasattr(vars(base)["finish_api_call_span"], "__wrapped__")

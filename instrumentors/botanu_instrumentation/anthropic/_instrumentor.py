@@ -10,6 +10,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from ..genai._install import botanu_version, install, remove
 from ._adapter import AnthropicAdapter
+from ._native import NativeContent
 
 
 class AnthropicInstrumentor(BaseInstrumentor):
@@ -18,11 +19,13 @@ class AnthropicInstrumentor(BaseInstrumentor):
     anthropic 2.x traces its own calls (scope ``com.anthropic.sdk.python``) whenever a tracer
     provider exists; for such a client this instrumentor adds nothing, so a call never has two
     gen_ai spans. It covers clients whose tracing is off (``open_telemetry=False``,
-    ``ANTHROPIC_OPEN_TELEMETRY=false``) and SDKs older than 2.x.
+    ``ANTHROPIC_OPEN_TELEMETRY=false``) and SDKs older than 2.x. When the run records content,
+    the SDK's own span gets the prompt (and a non-streamed reply) as botanu's would.
     """
 
     _adapter: AnthropicAdapter | None = None
     _installed: list[tuple[Any, Any]] | None = None
+    _native: NativeContent | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("anthropic >= 0.30",)
@@ -35,9 +38,14 @@ class AnthropicInstrumentor(BaseInstrumentor):
         )
         adapter = AnthropicAdapter(tracer)
         self._adapter, self._installed = adapter, install("anthropic._base_client", adapter)
+        # The SDK's own spans get the run's prompt and completion when it records content.
+        self._native = NativeContent()
+        self._native.install()
 
     def _uninstrument(self, **kwargs: Any) -> None:
         if self._adapter is not None:
             self._adapter.enabled = False
         remove(self._installed or [])
-        self._adapter = self._installed = None
+        if self._native is not None:
+            self._native.remove()
+        self._adapter = self._installed = self._native = None
