@@ -441,3 +441,28 @@ def test_decimal_figures_survive_float_conversion():
         provider_id="openai",
     ).total_price
     assert Decimal(repr(price.cost(usage, 0))).quantize(Decimal("1e-12")) == exact.quantize(Decimal("1e-12"))
+
+
+def test_a_failure_while_pricing_never_reaches_the_app(botanu_init, otlp_receiver, monkeypatch, caplog):
+    botanu_init()
+
+    def broken(self: Any, provider: str, model: str) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(_prices.PriceTable, "lookup", broken)
+    with caplog.at_level(logging.ERROR, logger="botanu"):
+        model_call(OPENAI_GPT_4O, {"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1}, name="c")
+        model_call(OPENAI_GPT_4O, {"gen_ai.usage.input_tokens": 1, "gen_ai.usage.output_tokens": 1}, name="d")
+    botanu.force_flush(5)
+    otlp_receiver.wait_for_spans(2)
+    assert "botanu.cost.usd" not in otlp_receiver.span("c").attributes  # exported, without a cost
+    assert "botanu.cost.usd" not in otlp_receiver.span("d").attributes
+    assert len([r for r in caplog.records if "pricing an LLM call" in r.getMessage()]) == 1
+
+
+def test_a_broken_yaml_price_file_warns(botanu_init, tmp_path, caplog):
+    path = tmp_path / "prices.yml"
+    path.write_text("openai/gpt-4o: [input: 1\n")
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        botanu_init(llm_prices=str(path))
+    assert len([r for r in caplog.records if "llm_prices" in r.getMessage()]) == 1

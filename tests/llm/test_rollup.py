@@ -308,3 +308,15 @@ def test_llm_call_without_init_is_harmless(clean_botanu):
     with botanu.llm_call("openai", "gpt-4o") as call:
         call.record_usage(input_tokens=1, output_tokens=1)
         call.set_response(model="gpt-4o")
+
+
+def test_many_concurrent_calls_are_all_counted(botanu_init, otlp_receiver):
+    botanu_init(instrumentations=["threading"])
+    with botanu.event(event_id="T-11", customer_id="c", workflow="Busy"):
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda n: manual_call("gpt-4o-mini", n, 1), range(1, 201)))
+    exported(otlp_receiver, 201)
+    run_attributes = run_span(otlp_receiver, "Busy").attributes
+    assert run_attributes["botanu.llm.calls"] == 200
+    assert run_attributes["botanu.llm.input_tokens"] == sum(range(1, 201))
+    assert run_attributes["botanu.llm.output_tokens"] == 200
