@@ -279,6 +279,28 @@ def test_inbound_botanu_baggage_is_not_trusted(running: Running) -> None:
     assert "botanu.run_id" not in server.attributes
 
 
+def test_with_a_workflow_each_request_is_a_botanu_run_inside_the_server_span(running: Running) -> None:
+    if not running.setup.middleware:
+        pytest.skip("zero code alone: no run options")
+    ok = running.get("/users/13", **{"X-Order-Id": "order-13", "X-Customer-Id": "cus-13"})
+    failed = running.get("/boom", **{"X-Order-Id": "order-14", "X-Customer-Id": "cus-14"})
+    for response, outcome in ((ok, "success"), (failed, "failure")):
+        trace_id, span_id, _ = trace_headers(response)
+        server = running.server_span(trace_id)
+
+        def run_arrived(receiver: OTLPReceiver, trace_id: str = trace_id) -> bool:
+            return any(s.trace_id == trace_id and s.name.startswith("botanu.run/") for s in receiver.spans())
+
+        assert running.receiver.wait_for(run_arrived, timeout=10)
+        spans = running.receiver.spans()
+        (run,) = [s for s in spans if s.trace_id == trace_id and s.name.startswith("botanu.run/")]
+        assert run.name == "botanu.run/UserLookup"
+        assert run.kind == "INTERNAL" and run.parent_span_id == server.span_id == span_id
+        assert run.attributes["botanu.event_id"] == response.request.headers["X-Order-Id"]
+        assert run.attributes["botanu.customer_id"] == response.request.headers["X-Customer-Id"]
+        assert run.attributes["botanu.outcome.status"] == outcome
+
+
 def test_each_request_one_server_span(running: Running) -> None:
     """Across every request so far: no trace holds two SERVER spans."""
     running.get("/users/12")

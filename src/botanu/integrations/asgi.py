@@ -32,6 +32,7 @@ from botanu.integrations._headers import (
     inject_response_headers,
     record_inbound_trace_id,
 )
+from botanu.integrations._request_run import Option, RequestRun, outcome_from_status
 
 try:
     from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware as _ContribMiddleware
@@ -69,6 +70,15 @@ def _header(scope: Scope, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
+
+
+def _request_of(scope: Scope) -> Any:
+    """What the run options' callables receive: Starlette's ``Request``, or the scope itself."""
+    try:
+        from starlette.requests import Request
+    except ImportError:
+        return scope
+    return Request(scope)
 
 
 def _route_template(scope: Scope) -> str | None:
@@ -124,14 +134,26 @@ class BotanuMiddleware:
 
     ``excluded_urls`` (a comma-separated list of regular expressions, as contrib's
     ``OTEL_PYTHON_EXCLUDED_URLS``) names requests that get no span (health checks).
+    ``workflow``, ``event_id``, ``customer_id`` (strings, or callables of Starlette's
+    ``Request``, or of the ASGI scope without Starlette) make each request a botanu run
+    inside the server span; a 5xx answer makes its outcome ``failure``.
     """
 
     _extra = "asgi"
 
-    def __init__(self, app: ASGIApp, *, excluded_urls: str | None = None) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        excluded_urls: str | None = None,
+        workflow: Option = None,
+        event_id: Option = None,
+        customer_id: Option = None,
+    ) -> None:
         if _ContribMiddleware is None:
             raise _common.missing_extra(self.__module__.rsplit(".", 1)[-1], self._extra, _IMPORT_ERROR)
         self.app = app
+        self._run = RequestRun.create(workflow, event_id, customer_id)
         ensure_response_propagator()
         self._error_answering: dict[int, bool] = {}
         self._traced: Any = None
@@ -170,7 +192,7 @@ class BotanuMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, watched_send)
+            await self._call_app(scope, receive, watched_send)
         except Exception as exc:
             if record_on is not None and record_on.is_recording():
                 with contextlib.suppress(Exception):
@@ -199,6 +221,21 @@ class BotanuMiddleware:
                 await _error_response(scope, receive, self._adding_headers(send, span), exc)
             raise
 
+    async def _call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The app, inside a botanu run of its own when the middleware was given a workflow."""
+        run = self._run.open(_request_of(scope)) if self._run is not None else None
+        if run is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_outcome(message: Message) -> None:
+            if message.get("type") == "http.response.start" and isinstance(message.get("status"), int):
+                outcome_from_status(message["status"])
+            await send(message)
+
+        async with run:
+            await self.app(scope, receive, send_with_outcome)
+
     @staticmethod
     def _adding_headers(send: Send, span: trace.Span) -> Send:
         async def send_with_headers(message: Message) -> None:
@@ -222,7 +259,7 @@ class BotanuMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, watched_send)
+            await self._call_app(scope, receive, watched_send)
         except Exception:
             if not started:  # the answer will be a 500 (sent once the span has recorded the error)
                 _on_response_start(span, scope, {"status": 500})

@@ -37,6 +37,7 @@ from botanu.integrations._headers import (
     inject_response_headers,
     record_inbound_trace_id,
 )
+from botanu.integrations._request_run import Option, RequestRun, outcome_from_status
 from botanu.integrations.wsgi import request_attributes
 
 try:
@@ -74,12 +75,27 @@ _SETTER = _Setter()
 
 
 class BotanuMiddleware:
-    """Django middleware: a server span per request, ``traceresponse`` and ``X-Trace-ID`` on its response."""
+    """Django middleware: a server span per request, ``traceresponse`` and ``X-Trace-ID`` on its response.
+
+    To make each request a botanu run inside the server span, subclass it with class
+    attributes and list the subclass in ``MIDDLEWARE`` (a 5xx answer makes the outcome
+    ``failure``)::
+
+        class CheckoutMiddleware(BotanuMiddleware):
+            workflow = "Checkout"
+            event_id = staticmethod(lambda request: request.headers.get("X-Order-Id"))
+            customer_id = staticmethod(lambda request: str(request.user.pk))
+    """
+
+    workflow: Option = None
+    event_id: Option = None
+    customer_id: Option = None
 
     def __init__(self, get_response: Callable[[Any], Any]) -> None:
         if _IMPORT_ERROR is not None:
             raise _common.missing_extra("django", "django", _IMPORT_ERROR)
         self.get_response = get_response
+        self._run = RequestRun.create(self.workflow, self.event_id, self.customer_id)
         ensure_response_propagator()
         self._tracer = trace.get_tracer("botanu.integrations.django", __version__)
 
@@ -87,19 +103,31 @@ class BotanuMiddleware:
         outer = _common.active_span()
         if outer is not None:
             # Contrib's Django middleware (botanu run) or another layer made this request's span.
-            response = self.get_response(request)
+            response = self._call_app(request)
             inject_response_headers(response, outer, _SETTER)
             return response
         span = self._start(request)
         if span is None:
-            return self.get_response(request)
+            return self._call_app(request)
         try:
-            response = self.get_response(request)
+            response = self._call_app(request)
         except BaseException as exc:  # Django turns view errors into responses; this is the rest
             self._finish(request, span, None, exc)
             raise
         self._finish(request, span, response, None)
         return response
+
+    def _call_app(self, request: Any) -> Any:
+        """The rest of Django, inside a botanu run of its own when a workflow is configured."""
+        run = self._run.open(request) if self._run is not None else None
+        if run is None:
+            return self.get_response(request)
+        with run:
+            response = self.get_response(request)
+            status = getattr(response, "status_code", None)
+            if isinstance(status, int):
+                outcome_from_status(status)
+            return response
 
     def _start(self, request: Any) -> trace.Span | None:
         try:

@@ -29,6 +29,7 @@ from botanu.integrations._headers import (
     inject_response_headers,
     record_inbound_trace_id,
 )
+from botanu.integrations._request_run import Option, RequestRun, outcome_from_status
 
 try:
     from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware as _ContribMiddleware
@@ -98,17 +99,30 @@ def _span_name_hook(span: trace.Span, environ: Environ) -> None:
 
 
 class BotanuMiddleware:
-    """WSGI middleware: a server span per request, ``traceresponse`` and ``X-Trace-ID`` on its response."""
+    """WSGI middleware: a server span per request, ``traceresponse`` and ``X-Trace-ID`` on its response.
 
-    def __init__(self, wsgi_app: WSGIApp) -> None:
+    ``workflow``, ``event_id``, ``customer_id`` (strings, or callables of the WSGI environ)
+    make each request a botanu run inside the server span; a 5xx answer makes its outcome
+    ``failure``.
+    """
+
+    def __init__(
+        self,
+        wsgi_app: WSGIApp,
+        *,
+        workflow: Option = None,
+        event_id: Option = None,
+        customer_id: Option = None,
+    ) -> None:
         if _ContribMiddleware is None:
             raise _common.missing_extra("wsgi", "wsgi", _IMPORT_ERROR)
         self.wsgi = wsgi_app
+        self._run = RequestRun.create(workflow, event_id, customer_id)
         ensure_response_propagator()
         self._traced: Any = None
         try:
             self._traced = _ContribMiddleware(
-                wsgi_app, request_hook=_span_name_hook, response_hook=_response_hook
+                self._call_app, request_hook=_span_name_hook, response_hook=_response_hook
             )
         except Exception:  # requests still get served, untraced
             _safety.report_internal("setting up the WSGI middleware")
@@ -120,7 +134,26 @@ class BotanuMiddleware:
         if outer is None:
             return self._traced(environ, start_response)
         # Another instrumentation already made this request's span: only the headers.
-        return self.wsgi(environ, _adding_headers(start_response, outer))
+        return self._call_app(environ, _adding_headers(start_response, outer))
+
+    def _call_app(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        """The app, inside a botanu run of its own when the middleware was given a workflow."""
+        run = self._run.open(environ) if self._run is not None else None
+        if run is None:
+            return self.wsgi(environ, start_response)
+        inside = True
+
+        def start_with_outcome(status: str, headers: list[tuple[str, str]], *args: Any) -> Any:
+            code = str(status).split(" ", 1)[0]
+            if inside and code.isdigit():  # a streamed body may start after the run ended
+                outcome_from_status(int(code))
+            return start_response(status, headers, *args)
+
+        with run:
+            try:
+                return self.wsgi(environ, start_with_outcome)
+            finally:
+                inside = False
 
 
 def _adding_headers(start_response: StartResponse, span: trace.Span) -> StartResponse:

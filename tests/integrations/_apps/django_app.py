@@ -2,7 +2,7 @@
 
 ``DJANGO_SETTINGS_MODULE=django_app``.
 
-``APP_MIDDLEWARE=1`` puts ``botanu.integrations.django.BotanuMiddleware`` in ``MIDDLEWARE``
+``APP_MIDDLEWARE=1`` puts a subclass of ``botanu.integrations.django.BotanuMiddleware`` in ``MIDDLEWARE``
 (under ``botanu run`` too, where contrib's Django instrumentation inserts its own middleware).
 """
 
@@ -15,14 +15,24 @@ from django.http import JsonResponse
 from django.urls import path
 from opentelemetry import trace
 
+from botanu.integrations.django import BotanuMiddleware
+
 DEBUG = False
 SECRET_KEY = "tests-only-not-secret"
 ALLOWED_HOSTS = ["127.0.0.1", "localhost"]
 ROOT_URLCONF = __name__
 USE_TZ = True
 WITH_MIDDLEWARE = os.environ.get("APP_MIDDLEWARE") == "1"
-MIDDLEWARE = ["botanu.integrations.django.BotanuMiddleware"] if WITH_MIDDLEWARE else []
+MIDDLEWARE = ["django_app.UserLookupMiddleware"] if WITH_MIDDLEWARE else []
 LOGGING_CONFIG = None
+
+
+class UserLookupMiddleware(BotanuMiddleware):
+    """botanu's middleware with each request a run (the README's subclassing recipe)."""
+
+    workflow = "UserLookup"
+    event_id = staticmethod(lambda request: request.headers.get("X-Order-Id"))
+    customer_id = staticmethod(lambda request: request.headers.get("X-Customer-Id"))
 
 
 def current_ids() -> dict[str, str]:

@@ -23,7 +23,13 @@ app = FastAPI()
 if os.environ.get("APP_MIDDLEWARE") == "1":
     from botanu.integrations.fastapi import BotanuMiddleware
 
-    app.add_middleware(BotanuMiddleware)
+    # Each request a botanu run too: its ids from the caller's headers (Starlette's Request).
+    app.add_middleware(
+        BotanuMiddleware,
+        workflow="UserLookup",
+        event_id=lambda request: request.headers.get("x-order-id"),
+        customer_id=lambda request: request.headers.get("x-customer-id"),
+    )
 
 
 def current_ids() -> dict[str, str]:

@@ -21,7 +21,12 @@ app = Flask(__name__)
 if os.environ.get("APP_MIDDLEWARE") == "1":
     from botanu.integrations.flask import init_botanu
 
-    init_botanu(app)
+    init_botanu(
+        app,
+        workflow="UserLookup",
+        event_id=lambda request: request.headers.get("X-Order-Id"),
+        customer_id=lambda request: request.headers.get("X-Customer-Id"),
+    )
 
 
 def current_ids() -> dict[str, str]:

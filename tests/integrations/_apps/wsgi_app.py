@@ -28,7 +28,12 @@ def app(environ, start_response):  # type: ignore[no-untyped-def]
     return [b"not found"]
 
 
-application = BotanuMiddleware(app)
+application = BotanuMiddleware(
+    app,
+    workflow="UserLookup",
+    event_id=lambda environ: environ.get("HTTP_X_ORDER_ID"),
+    customer_id=lambda environ: environ.get("HTTP_X_CUSTOMER_ID"),
+)
 
 if __name__ == "__main__":
     from wsgiref.simple_server import WSGIRequestHandler, make_server
