@@ -21,6 +21,11 @@ from botanu.export._spool import _host_tag, endpoint_key
 from tests.delivery.conftest import ROOT, assert_accounted
 
 
+def entries(directory: Path) -> list[Path]:
+    """What a spool directory holds besides its writers' lock file (which stays, empty)."""
+    return [p for p in directory.iterdir() if p.name != ".lock"]
+
+
 @pytest.fixture(autouse=True)
 def _fresh_counters(clean_botanu):
     yield
@@ -56,7 +61,7 @@ def test_put_claim_complete_round_trip(tmp_path):
     assert claim is not None and claim.record.payload == payload and claim.record.gzipped
     assert spool.files() == [] and spool.span_count() == 7, "leased, still held"
     spool.complete(claim)
-    assert list(tmp_path.iterdir()) == []
+    assert entries(tmp_path) == []
     assert assert_accounted(spool)["replayed"] == 7
 
 
@@ -146,7 +151,7 @@ def test_files_older_than_max_age_are_dropped_as_too_old(tmp_path):
     (tmp_path / entry.name).rename(tmp_path / fmt.ready_name(old_ms, entry.writer, entry.seq, 3))
     fresh = Spool(tmp_path, max_age=60)
     assert fresh.claim_oldest() is None
-    assert list(tmp_path.iterdir()) == []
+    assert entries(tmp_path) == []
     assert _stats.snapshot()["dropped"] == {"too_old": 3}
 
 
@@ -171,7 +176,7 @@ def test_full_disk_costs_a_warning_leaves_no_partial_file(tmp_path, caplog):
         with mock.patch("botanu.export._spool.os.write", no_space):
             assert put(spool) == "spool_unwritable"
     assert os.write is real_write
-    assert list(tmp_path.iterdir()) == [], "the temp file was removed"
+    assert entries(tmp_path) == [], "the temp file was removed"
     assert any("No space left" in r.getMessage() for r in caplog.records)
     assert put(spool) is None, "the spool works again once there is room"
 
@@ -404,5 +409,5 @@ def test_kill_9_during_spool_writes_never_yields_a_corrupt_replay(tmp_path, kill
     assert snap.get("spool_files_corrupt", 0) == 0
     assert replayed >= 1
     # At most one temp file (the write that was cut short) is left, and it was not replayed.
-    leftovers = [p.name for p in Path(tmp_path).iterdir()]
+    leftovers = [p.name for p in entries(Path(tmp_path))]
     assert all(name.endswith(".tmp") for name in leftovers) and len(leftovers) <= 1, leftovers

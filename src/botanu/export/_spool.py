@@ -35,7 +35,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,6 +131,35 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _directory_lock(directory: Path) -> Iterator[None]:
+    """An exclusive lock on ``directory`` shared by every process writing to it (where flock exists)."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: the in-process lock and periodic rescans are what there is
+        yield
+        return
+    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory: the file itself was synced
+        pass
+    finally:
+        os.close(fd)
+
+
 class Spool:
     """A bounded, crash-safe, multi-process directory of undelivered OTLP requests.
 
@@ -198,16 +227,16 @@ class Spool:
         with self._lock:
             try:
                 self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                now = time.monotonic()
-                if self._bytes is None or now - self._scanned_at > _RESCAN_INTERVAL:
+                with _directory_lock(self.directory):
+                    # Other processes may have written since this one last looked: under the
+                    # directory's lock a fresh listing is exact, so the cap holds for all of them.
                     self._rescan_locked()
-                if self._bytes is not None and self._bytes + size > self.max_bytes:
-                    self._rescan_locked()
-                    self._evict_locked(size)
                     if self._bytes is not None and self._bytes + size > self.max_bytes:
-                        return "spool_full"
-                self._candidates.append(self._write_locked(payload, span_count, gzipped))
-                self._bytes = (self._bytes or 0) + size
+                        self._evict_locked(size)
+                        if self._bytes is not None and self._bytes + size > self.max_bytes:
+                            return "spool_full"
+                    self._candidates.append(self._write_locked(payload, span_count, gzipped))
+                    self._bytes = (self._bytes or 0) + size
             except (OSError, ValueError) as error:  # ValueError: a path the OS cannot take (a NUL byte)
                 self._refused_at = time.monotonic()
                 self._warn_unwritable(error)
@@ -242,6 +271,8 @@ class Spool:
             finally:
                 os.close(fd)
             os.replace(temp, final)
+            if self.durable:
+                _fsync_directory(self.directory)  # the rename itself survives a power cut
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
