@@ -130,7 +130,7 @@ def test_rate_limit_reaches_the_app_unchanged(api, pipeline) -> None:
     assert type(caught.value) is anthropic.RateLimitError
     (span,) = p.genai(1)
     assert span.status_code == "ERROR"
-    assert span.attributes["error.type"] == "RateLimitError"
+    assert span.attributes["error.type"] == "anthropic.RateLimitError"
 
 
 def test_stream_abandoned_half_way(api, pipeline) -> None:

@@ -160,7 +160,7 @@ def test_rate_limit_reaches_the_app_unchanged_and_fails_the_span(api, pipeline) 
     assert caught.value.status_code == 429
     (span,) = p.genai(1)
     assert span.status_code == "ERROR"
-    assert span.attributes["error.type"] == "RateLimitError"
+    assert span.attributes["error.type"] == "openai.RateLimitError"
 
 
 def test_async_chat_and_stream(api, pipeline, monkeypatch) -> None:

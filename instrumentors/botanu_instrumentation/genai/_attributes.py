@@ -116,8 +116,14 @@ def server_attributes(base_url: Any, into: dict[str, Any]) -> None:
 
 
 def error_type(error: BaseException) -> str:
-    """``error.type``: the exception's class name (``RateLimitError``, ``APIConnectionError``)."""
-    return type(error).__qualname__
+    """``error.type``: the exception class under its package's public name (``openai.RateLimitError``).
+
+    The vendors define their errors in private modules (``openai._exceptions``) and export them
+    from the package; builtins keep their bare name (``TimeoutError``).
+    """
+    kind = type(error)
+    package = kind.__module__.partition(".")[0]
+    return kind.__qualname__ if package == "builtins" else f"{package}.{kind.__qualname__}"
 
 
 def error_description(error: BaseException) -> str:

@@ -242,7 +242,9 @@ class ChatStreamRecorder(StreamRecorder):
                 self.finish_reasons[choice.index] = reason
         text = self.text
         if text is not None and self.text_size < A.MAX_PART_CHARS:
-            delta = getattr(choices[0].delta, "content", None)
+            first = choices[0]
+            # Chat chunks carry a delta; legacy completions chunks carry the text itself.
+            delta = getattr(getattr(first, "delta", None), "content", None) or getattr(first, "text", None)
             if type(delta) is str:
                 text.append(delta)
                 self.text_size += len(delta)
