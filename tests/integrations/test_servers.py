@@ -72,6 +72,7 @@ SETUPS = [
         False,
         "/users/{user_id}",
     ),
+    Setup("starlette-code-uvicorn", [PYTHON, "starlette_app.py"], UVICORN, False, True, "/users/{user_id}"),
     Setup("flask-code-devserver", [PYTHON, "flask_app.py"], WSGIREF, False, True, "/users/<int:user_id>"),
     Setup("flask-code-gunicorn", gunicorn("flask_app:app"), GUNICORN, False, True, "/users/<int:user_id>"),
     Setup("flask-run-gunicorn+mw", gunicorn("flask_app:app"), GUNICORN, True, True, "/users/<int:user_id>"),
