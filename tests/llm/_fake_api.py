@@ -147,6 +147,32 @@ def response_events() -> list[bytes]:
     return out
 
 
+def completion() -> dict[str, Any]:
+    """A legacy ``/v1/completions`` result."""
+    return {
+        "id": "cmpl-1",
+        "object": "text_completion",
+        "created": 1,
+        "model": RESPONSE_MODEL,
+        "choices": [{"index": 0, "text": TEXT, "finish_reason": "length", "logprobs": None}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+    }
+
+
+def completion_chunks() -> list[bytes]:
+    def chunk(text: str, finish: str | None) -> dict[str, Any]:
+        return {
+            "id": "cmpl-2",
+            "object": "text_completion",
+            "created": 1,
+            "model": RESPONSE_MODEL,
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
+        }
+
+    out = [_sse(chunk(text, None)) for text in TEXT_CHUNKS]
+    return [*out, _sse(chunk("", "stop")), _sse("[DONE]")]
+
+
 def embeddings(body: dict[str, Any]) -> dict[str, Any]:
     return {
         "object": "list",
@@ -252,6 +278,8 @@ class FakeLLMAPI:
             )
         elif path == "/v1/responses":
             self._stream(handler, response_events()) if streamed else self._json(handler, response_object())
+        elif path == "/v1/completions":
+            self._stream(handler, completion_chunks()) if streamed else self._json(handler, completion())
         elif path == "/v1/embeddings":
             self._json(handler, embeddings(body))
         elif path == "/v1/messages":
