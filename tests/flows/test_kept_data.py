@@ -82,3 +82,34 @@ def test_copying_stops_as_soon_as_the_data_is_too_large_to_keep(botanu_init):
     act("rows", "ingest", "r1", {"rows": list(range(2_000_000))})
     assert _deps_seen("ingest", "r1", "graph") == []
     assert _deps_seen("ingest", "r1", "rows") == []
+
+
+def test_runs_are_bounded_by_their_size_as_well_as_their_count(botanu_init, otlp_receiver):
+    from botanu import flows
+    from botanu.flows import define_flow
+
+    botanu_init()
+    flows.configure(max_run_bytes=20_000)  # far below what max_runs (10,000) would allow here
+    nodes = [f"step-{index:02d}" for index in range(20)]
+    define_flow("big", [nodes[0], *({"id": node, "dep_ids": [nodes[0]]} for node in nodes[1:]), "never"])
+    for n in range(30):
+        for node in nodes:
+            act(node, "big", f"run-{n}")
+    assert tracker.run_bytes <= 20_000
+    assert 1 <= len(tracker._runs) < 30
+    assert tracker.run_bytes == sum(run.footprint for run in tracker._runs.values())
+    botanu.force_flush(5)
+    evicted = [
+        s for s in otlp_receiver.spans() if s.attributes.get("botanu.flow.incomplete_reason") == "evicted"
+    ]
+    assert len(evicted) == 30 - len(tracker._runs)  # forgotten runs still report, as past max_runs
+
+
+def test_max_run_bytes_must_be_a_positive_integer(botanu_init, caplog):
+    from botanu import flows
+
+    botanu_init()
+    with caplog.at_level(logging.WARNING, logger="botanu"):
+        flows.configure(max_run_bytes=-5)
+    assert tracker.max_run_bytes > 0
+    assert any("max_run_bytes must be a positive integer" in r.getMessage() for r in caplog.records)

@@ -116,7 +116,11 @@ def finish_runs() -> int:
 
 
 def configure(
-    *, max_runs: int | None = None, timer: bool | None = None, max_data_bytes: int | None = None
+    *,
+    max_runs: int | None = None,
+    timer: bool | None = None,
+    max_data_bytes: int | None = None,
+    max_run_bytes: int | None = None,
 ) -> None:
     """Tune the in-process run tracking.
 
@@ -128,6 +132,9 @@ def configure(
         max_data_bytes: How much node data (estimated) is kept for validators'
             ``ctx["deps"]`` across all runs (default 32 MiB); past it the oldest
             runs' data is forgotten first.
+        max_run_bytes: How much the runs themselves (ids, baggage, arrived and filtered
+            nodes; estimated) may take together (default 64 MiB); past it the least recently
+            used runs are forgotten, as past ``max_runs``.
     """
     if max_runs is not None and not _positive_int(max_runs):
         misuse("configure(): max_runs must be a positive integer, got %r; unchanged", max_runs)
@@ -135,8 +142,14 @@ def configure(
     if max_data_bytes is not None and not _positive_int(max_data_bytes):
         misuse("configure(): max_data_bytes must be a positive integer, got %r; unchanged", max_data_bytes)
         max_data_bytes = None
+    if max_run_bytes is not None and not _positive_int(max_run_bytes):
+        misuse("configure(): max_run_bytes must be a positive integer, got %r; unchanged", max_run_bytes)
+        max_run_bytes = None
     tracker.configure(
-        max_runs=max_runs, timer=None if timer is None else bool(timer), max_data_bytes=max_data_bytes
+        max_runs=max_runs,
+        timer=None if timer is None else bool(timer),
+        max_data_bytes=max_data_bytes,
+        max_run_bytes=max_run_bytes,
     )
 
 

@@ -39,6 +39,11 @@ MAX_NODES_PER_RUN = 256
 # Node data kept for later validators (ctx["deps"]) is bounded by size as well as by run count.
 DEFAULT_MAX_DATA_BYTES = 32 * 1024 * 1024
 MAX_NODE_DATA_BYTES = 256 * 1024
+# The runs themselves (ids, baggage, arrivals) are bounded by their estimated size too: 10,000 runs
+# with long ids and many nodes each would otherwise hold far more than their count suggests.
+DEFAULT_MAX_RUN_BYTES = 64 * 1024 * 1024
+_RUN_OVERHEAD = 1024  # the run object, its dicts and its heap entry
+_ENTRY_OVERHEAD = 160  # one arrival or filtered node, or one baggage entry, besides its strings
 
 
 class _Run:
@@ -54,6 +59,7 @@ class _Run:
         "filtered",
         "flow",
         "flow_name",
+        "footprint",
         "run_id",
         "scheduled",
         "started_at",
@@ -74,6 +80,12 @@ class _Run:
         self.flow = flow  # the declaration this run started with (None: no verdict)
         self.anchor = anchor
         self.baggage = dict(baggage_entries)
+        self.footprint = (
+            _RUN_OVERHEAD
+            + len(flow_name)
+            + len(run_id)
+            + sum(_ENTRY_OVERHEAD + len(k) + len(v) for k, v in self.baggage.items())
+        )
         self.started_at = now
         self.started_wall_ns = time.time_ns()
         self.arrivals: dict[str, Arrival] = {}
@@ -114,6 +126,8 @@ class RunTracker:
         self.max_runs = max_runs
         self.max_data_bytes = DEFAULT_MAX_DATA_BYTES
         self.data_bytes = 0  # the estimated size of all kept node data
+        self.max_run_bytes = DEFAULT_MAX_RUN_BYTES
+        self.run_bytes = 0  # the estimated size of all runs, their data aside
         self.timer_enabled = True
         self._clock = clock
         self._runs: OrderedDict[tuple[str, str], _Run] = OrderedDict()
@@ -164,6 +178,7 @@ class RunTracker:
             run = self._run(flow_name, run_id, anchor, baggage_entries, now, emissions)
             if arrival.node_id not in run.arrivals and len(run.arrivals) < MAX_NODES_PER_RUN:
                 run.arrivals[arrival.node_id] = _at(arrival, now)
+                self._grow(run, _ENTRY_OVERHEAD + len(arrival.node_id), now, emissions)
                 if size <= MAX_NODE_DATA_BYTES:
                     run.data[arrival.node_id] = kept
                     run.data_bytes += size
@@ -204,8 +219,9 @@ class RunTracker:
         with self._lock:
             now = self._clock()
             run = self._run(flow_name, run_id, anchor, baggage_entries, now, emissions)
-            if len(run.filtered) < MAX_NODES_PER_RUN:
+            if len(run.filtered) < MAX_NODES_PER_RUN and node_id not in run.filtered:
                 run.filtered.add(node_id)
+                self._grow(run, _ENTRY_OVERHEAD + len(node_id), now, emissions)
             self._evaluate(run, now, emissions)
             self._collect_due(now, emissions)
         self._emit(emissions)
@@ -225,14 +241,32 @@ class RunTracker:
             self._runs.move_to_end(key)
             return run
         run = self._runs[key] = _Run(flow_name, run_id, declared(flow_name), anchor, baggage_entries, now)
+        self.run_bytes += run.footprint
         if run.flow is not None:
             self._ensure_atexit()
-        while len(self._runs) > self.max_runs:
+        self._evict(now, emissions)
+        return run
+
+    def _grow(self, run: _Run, size: int, now: float, emissions: list[_Emission]) -> None:
+        """``run`` holds ``size`` more bytes (estimated); the oldest runs go if all runs outgrow their cap."""
+        run.footprint += size
+        self.run_bytes += size
+        if self.run_bytes > self.max_run_bytes:
+            self._evict(now, emissions)
+
+    def _evict(self, now: float, emissions: list[_Emission]) -> None:
+        """Forget the least recently used runs while there are too many, or they take too much room.
+
+        The newest run always stays (it is the one being recorded).
+        """
+        while len(self._runs) > 1 and (
+            len(self._runs) > self.max_runs or self.run_bytes > self.max_run_bytes
+        ):
             _, evicted = self._runs.popitem(last=False)
             self.data_bytes -= evicted.data_bytes
+            self.run_bytes -= evicted.footprint
             if evicted.flow is not None and not evicted.emitted:
                 emissions.append(self._finish(evicted, now, "evicted"))
-        return run
 
     # ------------------------------------------------------------------ evaluating
 
@@ -360,11 +394,18 @@ class RunTracker:
     # ------------------------------------------------------------------ configuration
 
     def configure(
-        self, *, max_runs: int | None = None, timer: bool | None = None, max_data_bytes: int | None = None
+        self,
+        *,
+        max_runs: int | None = None,
+        timer: bool | None = None,
+        max_data_bytes: int | None = None,
+        max_run_bytes: int | None = None,
     ) -> None:
         with self._wakeup:
             if max_runs is not None:
                 self.max_runs = max_runs
+            if max_run_bytes is not None:
+                self.max_run_bytes = max_run_bytes
             if max_data_bytes is not None:
                 self.max_data_bytes = max_data_bytes
             if timer is not None:
@@ -384,6 +425,8 @@ class RunTracker:
             self.max_runs = DEFAULT_MAX_RUNS
             self.max_data_bytes = DEFAULT_MAX_DATA_BYTES
             self.data_bytes = 0
+            self.max_run_bytes = DEFAULT_MAX_RUN_BYTES
+            self.run_bytes = 0
             self.timer_enabled = True
             self.verdicts_emitted = 0
             self._wakeup.notify_all()
@@ -444,6 +487,7 @@ def _after_fork_in_child() -> None:
     tracker._runs.clear()
     tracker._heap.clear()
     tracker.data_bytes = 0
+    tracker.run_bytes = 0
 
 
 if hasattr(os, "register_at_fork"):
