@@ -273,6 +273,13 @@ class BotanuMiddleware:
         would take that away from it (add BotanuMiddleware last, outermost, so 500s carry the
         headers). Not when contrib's ASGI middleware is outside: its 500 carries them already.
         """
+        try:
+            return self._check_layers(scope)
+        except Exception:  # then the layer outside answers, as it would without botanu
+            _safety.report_internal("checking the layers outside the ASGI middleware")
+            return False
+
+    def _check_layers(self, scope: Scope) -> bool:
         app = scope.get("app")
         stack = getattr(app, "middleware_stack", None)
         if stack is None:
