@@ -90,3 +90,22 @@ def test_a_collector_rejecting_some_records_is_counted(botanu_init, otlp_receive
     books = botanu.stats()["logs"]
     assert books["dropped"] == {"rejected_by_collector": 2} and books["exported"] == 3, books
     assert books["balanced"]
+
+
+RECORD_BURST = """
+import atexit, json, logging, sys, botanu
+atexit.register(lambda: print(json.dumps(botanu.stats()), flush=True))
+endpoint, spool_dir, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+botanu.init(endpoint=endpoint, spool_dir=spool_dir, instrumentations=False, shutdown_timeout=5.0)
+log = logging.getLogger("burst")
+for i in range(count):
+    log.warning("burst record %d", i)
+"""
+
+
+def test_a_burst_of_records_during_an_outage_is_spooled_not_dropped(tmp_path):
+    port = free_port()
+    result = run_script(RECORD_BURST, endpoint_for(port), str(tmp_path / "spool"), "3000")
+    assert result.returncode == 0, result.stderr
+    books = last_json(result.stdout)["logs"]
+    assert books["balanced"] and books["dropped"] == {} and books["spooled"] == 3000, books
