@@ -11,6 +11,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -418,10 +419,13 @@ def test_formula_agrees_with_genai_prices_for_every_bundled_model():
     """Every price in the table is reproduced by the fast formula (else that model uses genai-prices)."""
     from genai_prices import data_snapshot
 
+    now = datetime.now(tz=timezone.utc)
     disagreeing = []
     for provider in data_snapshot.get_snapshot().providers:
         for model in provider.models:
             prices = [c.prices for c in model.prices] if isinstance(model.prices, list) else [model.prices]
+            # Service-tier and batch variants too.
+            prices += [model.get_prices(now, variant.when) for variant in model.price_variants or ()]
             disagreeing += [
                 (provider.id, model.id)
                 for price in prices
@@ -466,3 +470,35 @@ def test_a_broken_yaml_price_file_warns(botanu_init, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="botanu"):
         botanu_init(llm_prices=str(path))
     assert len([r for r in caplog.records if "llm_prices" in r.getMessage()]) == 1
+
+
+@pytest.mark.parametrize("tier_key", ["openai.response.service_tier", "gen_ai.openai.response.service_tier"])
+def test_the_service_tier_that_served_the_call_is_priced(botanu_init, otlp_receiver, tier_key):
+    """OpenAI's flex tier costs about half, priority more: the span's tier picks genai-prices' variant."""
+    botanu_init()
+    usage = {"gen_ai.usage.input_tokens": 10_000, "gen_ai.usage.output_tokens": 1_000}
+    request = {**OPENAI_GPT_4O, "gen_ai.request.model": "gpt-5"}
+    for tier in ("flex", "priority"):
+        model_call(request, {**usage, tier_key: tier}, name=tier)
+    model_call(request, usage, name="standard")
+    botanu.force_flush(5)
+    otlp_receiver.wait_for_spans(3)
+
+    def expected(tier: str | None) -> float:
+        return float(
+            genai_prices.calc_price(
+                genai_prices.Usage(input_tokens=10_000, output_tokens=1_000),
+                "gpt-5",
+                provider_id="openai",
+                price_context={"service_tier": tier} if tier else None,
+            ).total_price
+        )
+
+    costs = {
+        name: otlp_receiver.span(name).attributes["botanu.cost.usd"]
+        for name in ("flex", "priority", "standard")
+    }
+    assert costs["flex"] == pytest.approx(expected("flex"), rel=1e-12)
+    assert costs["priority"] == pytest.approx(expected("priority"), rel=1e-12)
+    assert costs["standard"] == pytest.approx(expected(None), rel=1e-12)
+    assert costs["flex"] < costs["standard"] < costs["priority"]

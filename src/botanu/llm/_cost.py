@@ -39,11 +39,13 @@ from botanu.llm._keys import (
     LEGACY_CACHE_CREATION_TOKENS,
     LEGACY_CACHE_READ_TOKENS,
     LEGACY_INPUT_TOKENS,
+    LEGACY_OPENAI_SERVICE_TIER,
     LEGACY_OUTPUT_TOKENS,
     LEGACY_REQUEST_TYPES,
     LLM_REQUEST_TYPE,
     MODEL_OPERATIONS,
     NOT_MODEL_OPERATIONS,
+    OPENAI_SERVICE_TIER,
     OPERATION,
     OUTPUT_TOKENS,
     PROVIDER,
@@ -213,6 +215,9 @@ class LlmCostProcessor(SpanProcessor):
         """USD for ``usage`` by the span's provider and model; None (and counted) when not known."""
         provider = attributes.get(PROVIDER) or attributes.get(SYSTEM)
         if type(provider) is str and provider:
+            tier = attributes.get(OPENAI_SERVICE_TIER) or attributes.get(LEGACY_OPENAI_SERVICE_TIER)
+            if type(tier) is not str:
+                tier = None
             for key in (RESPONSE_MODEL, REQUEST_MODEL):
                 model = attributes.get(key)
                 if type(model) is not str or not model:
@@ -220,7 +225,7 @@ class LlmCostProcessor(SpanProcessor):
                 price = self.prices.lookup(provider, model)
                 if price is not None:
                     try:
-                        cost = price.cost(usage, start_ns)
+                        cost = price.cost(usage, start_ns, tier)
                     except Exception:  # genai-prices refused this usage for this model
                         logger.debug("botanu: pricing %s/%s failed", provider, model, exc_info=True)
                         break

@@ -16,6 +16,9 @@ CACHE_READ_TOKENS = "gen_ai.usage.cache_read.input_tokens"
 CACHE_CREATION_TOKENS = "gen_ai.usage.cache_creation.input_tokens"
 REASONING_TOKENS = "gen_ai.usage.reasoning.output_tokens"
 ERROR_TYPE = "error.type"
+# The service tier that served an OpenAI call (flex and priority are priced differently).
+OPENAI_SERVICE_TIER = "openai.response.service_tier"
+LEGACY_OPENAI_SERVICE_TIER = "gen_ai.openai.response.service_tier"
 
 # Other spellings seen on real spans: anthropic's native tracing (cache_write), OpenLLMetry
 # (prompt/completion, cache_*_input_tokens), and OpenLLMetry's request type.

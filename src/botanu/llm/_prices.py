@@ -130,8 +130,8 @@ class Price:
         # Most prices have no tiers: their five rates as plain floats, read without _at() calls.
         self._flat = None if any(rate[1] for rate in rates) else tuple(rate[0] for rate in rates)
 
-    def cost(self, usage: Usage, start_ns: int = 0) -> float:
-        """The call's cost in USD."""
+    def cost(self, usage: Usage, start_ns: int = 0, tier: str | None = None) -> float:
+        """The call's cost in USD (a price from the override file has one tier: ``tier`` is ignored)."""
         total = usage.input
         uncached = max(0, total - usage.cache_read - usage.cache_write)
         reasoning = min(usage.reasoning, usage.output)
@@ -231,11 +231,15 @@ def _probes(price: Price) -> list[Usage]:
     return probes
 
 
-def _genai_cost(provider: Any, model: Any, usage: Usage, start_ns: int) -> float:
+def _genai_cost(
+    provider: Any, model: Any, usage: Usage, start_ns: int, context: Mapping[str, str] | None = None
+) -> float:
     from genai_prices import Usage as GenaiUsage
 
     when = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc) if start_ns else None
-    result = model.calc_price(GenaiUsage(**usage.genai_kwargs()), provider, genai_request_timestamp=when)
+    result = model.calc_price(
+        GenaiUsage(**usage.genai_kwargs()), provider, genai_request_timestamp=when, price_context=context
+    )
     return float(result.total_price)
 
 
@@ -255,34 +259,44 @@ def _agrees(price: Price, model_price: Any) -> bool:
 class GenaiModel:
     """One model of genai-prices' table: priced by the checked formula, else by genai-prices itself."""
 
-    __slots__ = ("_derived", "model", "provider")
+    __slots__ = ("_derived", "_variants", "model", "provider")
 
     def __init__(self, provider: Any, model: Any) -> None:
         self.provider = provider
         self.model = model
-        # id(ModelPrice) -> (the ModelPrice, kept alive so its id is not reused; its formula or None).
-        self._derived: dict[int, tuple[Any, Price | None]] = {}
+        # Service-tier prices (flex, priority) apply to a provider's own models only, as in genai-prices.
+        self._variants = bool(getattr(model, "price_variants", None)) and any(
+            model is listed for listed in provider.models
+        )
+        # (id(ModelPrice), tier) -> (that ModelPrice, kept alive so its id is not reused; formula or None).
+        self._derived: dict[tuple[int, str | None], tuple[Any, Price | None]] = {}
 
-    def cost(self, usage: Usage, start_ns: int) -> float:
+    def cost(self, usage: Usage, start_ns: int, tier: str | None = None) -> float:
+        """USD for ``usage``; ``tier`` is the service tier that served the call (``flex``, ``priority``)."""
         prices = self.model.prices
+        when = None
         if isinstance(prices, list):  # prices that changed on a date or vary by time of day
             when = datetime.fromtimestamp(start_ns / 1e9, tz=timezone.utc) if start_ns else None
-            model_price = self.model.get_prices(when or datetime.now(tz=timezone.utc))
+            base = self.model.get_prices(when or datetime.now(tz=timezone.utc))
         else:
-            model_price = prices
-        found = self._derived.get(id(model_price))
+            base = prices
+        context = {"service_tier": tier} if tier is not None and self._variants else None
+        key = (id(base), tier if context is not None else None)
+        found = self._derived.get(key)
         if found is None:
+            model_price = base
+            if context is not None:
+                model_price = self.model.get_prices(when or datetime.now(tz=timezone.utc), context)
             price: Price | None = _derive(model_price)
             if not _agrees(price, model_price):  # type: ignore[arg-type]
                 logger.debug("botanu: %s is priced by genai-prices on every call", self.model.id)
                 price = None
+            found = (base, price)
             if len(self._derived) < 64:
-                self._derived[id(model_price)] = found = (model_price, price)
-            else:
-                found = (model_price, price)
+                self._derived[key] = found
         if found[1] is not None:
             return found[1].cost(usage)
-        return _genai_cost(self.provider, self.model, usage, start_ns)
+        return _genai_cost(self.provider, self.model, usage, start_ns, context)
 
 
 # --------------------------------------------------------------------------- the table
