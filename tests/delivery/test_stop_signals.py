@@ -9,6 +9,7 @@ celery, which handle SIGTERM themselves, are stopped the same way in
 from __future__ import annotations
 
 import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -166,3 +167,40 @@ def test_flask_dev_server_under_botanu_run_flushes_on_sigterm(tmp_path, otlp_rec
     names = Counter(s.name for s in otlp_receiver.wait_for_spans(2, timeout=5))
     assert names["botanu.run/Order"] == 1
     assert names["GET /orders/<oid>"] == 1
+
+
+POOL_APP = textwrap.dedent(
+    """
+    import multiprocessing, sys
+    import botanu
+    botanu.init(instrumentations=False)
+
+    def work(i):
+        with botanu.event(event_id=f"job-{i}", customer_id="c", workflow="Pool"):
+            pass
+        return i
+
+    if __name__ == "__main__":
+        multiprocessing.set_start_method(sys.argv[1])
+        with multiprocessing.Pool(2) as pool:  # __exit__ terminates the workers with SIGTERM
+            print(sum(pool.map(work, range(20))), flush=True)
+    """
+)
+
+
+@pytest.mark.parametrize("start_method", ["fork", "spawn"])
+def test_pool_as_a_context_manager_delivers_every_worker_span(tmp_path, otlp_receiver, start_method):
+    (tmp_path / "pool_app.py").write_text(POOL_APP)
+    env = server_env(tmp_path, otlp_receiver)
+    result = subprocess.run(
+        [sys.executable, str(tmp_path / "pool_app.py"), start_method],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "190"
+    spans = otlp_receiver.wait_for_spans(20, timeout=5)
+    assert sorted(s.attributes["botanu.event_id"] for s in spans) == sorted(f"job-{i}" for i in range(20))
