@@ -13,6 +13,7 @@ import functools
 import inspect
 import json
 import math
+import numbers
 import os
 import random
 from collections.abc import Callable, Mapping
@@ -44,7 +45,7 @@ from botanu._keys import (  # noqa: F401 - re-exported: other modules read the n
     TENANT_ID,
     WORKFLOW,
 )
-from botanu._safety import BotanuUsageError, contained, misuse, report_internal, safe_text
+from botanu._safety import BotanuUsageError, contained, misuse, report_internal, safe_text, valid_text
 from botanu._tracing import baggage_map, derive_context, merged_baggage, tracer
 from botanu.propagation import ensure_rules
 
@@ -290,10 +291,15 @@ def _check_id(name: str, value: object, site: tuple[str, int] | None) -> str | N
     if value is None:
         return None
     if isinstance(value, str):
-        return value[:MAX_ID_CHARS]
-    if (isinstance(value, (int, float)) and not isinstance(value, bool)) or hasattr(value, "hex"):
-        misuse("%s should be a string, got %s; converted with str()", name, type(value).__name__, site=site)
-        return str(value)[:MAX_ID_CHARS]
+        return valid_text(str(value)[:MAX_ID_CHARS])
+    # Numbers of any kind (numpy's included: they register as numbers.Number) and UUIDs convert.
+    if (isinstance(value, numbers.Number) and not isinstance(value, bool)) or hasattr(value, "hex"):
+        text = safe_text(int(value) if isinstance(value, numbers.Integral) else value)  # type: ignore[call-overload]
+        if text is not None:
+            misuse(
+                "%s should be a string, got %s; converted with str()", name, type(value).__name__, site=site
+            )
+            return valid_text(text[:MAX_ID_CHARS])
     misuse("%s must be a string, got %s; the run records no %s", name, type(value).__name__, name, site=site)
     return None
 
@@ -746,13 +752,15 @@ class Event(_Scope):
                 misuse("event() needs a non-empty workflow name, got %r; using 'unknown'", workflow)
                 workflow = "unknown"
             workflow = workflow.strip()
+        if not workflow.isascii():
+            workflow = valid_text(workflow)
         if span_kind is not SpanKind.SERVER and span_kind.__class__ is not SpanKind:
             misuse("span_kind must be an opentelemetry.trace.SpanKind, got %r; using SERVER", span_kind)
             span_kind = SpanKind.SERVER
-        if type(event_id) is str and len(event_id) > MAX_ID_CHARS:
-            event_id = event_id[:MAX_ID_CHARS]
-        if type(customer_id) is str and len(customer_id) > MAX_ID_CHARS:
-            customer_id = customer_id[:MAX_ID_CHARS]
+        if type(event_id) is str and (len(event_id) > MAX_ID_CHARS or not event_id.isascii()):
+            event_id = valid_text(event_id[:MAX_ID_CHARS])
+        if type(customer_id) is str and (len(customer_id) > MAX_ID_CHARS or not customer_id.isascii()):
+            customer_id = valid_text(customer_id[:MAX_ID_CHARS])
         if environment is not None:
             environment = _check_id("environment", environment, None)
         if tenant_id is not None:
@@ -835,6 +843,8 @@ class Step(_Scope):
                 misuse("step() needs a non-empty name, got %r; using 'unnamed'", name)
                 name = "unnamed"
             name = name.strip()
+        if not name.isascii():
+            name = valid_text(name)
         self._name = name
         self._last: _RunState | None = None
 

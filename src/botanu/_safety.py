@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -120,6 +121,20 @@ def safe_repr(value: object) -> str:
     For messages about the user's values: describing a bad value must not raise.
     """
     return repr(_Shown(value))
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    """``text`` with lone surrogates (from untrusted JSON, say) replaced by U+FFFD.
+
+    They cannot be encoded as UTF-8: left in, they would drop the attribute from the baggage, or
+    the whole span at export. ASCII text (nearly every id) is returned at C speed.
+    """
+    if text.isascii():
+        return text
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def safe_text(value: object) -> str | None:
