@@ -122,6 +122,8 @@ class BotanuSpanProcessor(SpanProcessor):
         # so a later init() on the same provider is the only pipeline that sees spans.
         if not self._shut:
             self._export_end(span)
+        elif _active is None:  # no later pipeline took over: this span is lost, and counted
+            _note_after_shutdown(span)
 
     def shutdown(self) -> None:
         self._shut = True
@@ -412,12 +414,29 @@ def _settle_flows(final: bool) -> None:
         flows.finish_runs() if final else flows.check_timeouts()
 
 
+_flushed_after_shutdown = 0  # spans ended after shutdown that an earlier flush already reported
+
+
+def _note_after_shutdown(span: ReadableSpan) -> None:
+    with _safety.contained("counting a span ended after shutdown"):
+        context = span.context
+        if context is not None and context.trace_flags.sampled:
+            with _stats.lock:
+                _stats.spans.refused_locked("after_shutdown")
+
+
 def force_flush(timeout: float | None = None) -> bool:
     """See :func:`botanu.force_flush`."""
+    global _flushed_after_shutdown
     _settle_flows(final=False)
     active = _active
     if active is None or active.processors is None:
-        return True
+        # Nothing to flush; but spans ended since shutdown were not delivered, and a flush
+        # that said True would claim they were.
+        lost = _stats.snapshot()["dropped"].get("after_shutdown", 0)
+        clean = lost <= _flushed_after_shutdown  # (fewer: the counters were reset)
+        _flushed_after_shutdown = lost
+        return clean
     seconds = active.settings.shutdown_timeout if timeout is None else _seconds(timeout)
     deadline = time.monotonic() + seconds
     delivered = active.processors.export.force_flush(int(seconds * 1000))

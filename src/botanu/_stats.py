@@ -160,18 +160,25 @@ class Ledger:
 
     def loss_summary(self) -> str | None:
         """One line saying how many items this process did not deliver and why, or None."""
-        snap = self.snapshot()
+        return self._loss_line(self.snapshot())
+
+    def _loss_line(self, snap: dict[str, Any]) -> str | None:
         dropped: dict[str, int] = snap["dropped"]
         spooled = max(0, snap["spool_pending"])
-        if not dropped and not spooled:
+        # Still queued or in flight when this is asked (at exit: the budget ran out before they were
+        # sent or spooled): the process ends without them.
+        in_memory = max(0, snap["in_memory"])
+        if not dropped and not spooled and not in_memory:
             return None
         parts = []
+        if in_memory:
+            parts.append(f"{in_memory} still in memory when time ran out (lost at exit)")
         if spooled:
             parts.append(f"{spooled} kept in the spool, to be sent when the collector is reachable")
         if dropped:
             details = ", ".join(f"{reason}: {count}" for reason, count in sorted(dropped.items()))
             parts.append(f"{snap['dropped_total']} dropped ({details})")
-        total = spooled + snap["dropped_total"]
+        total = in_memory + spooled + snap["dropped_total"]
         return f"botanu: {total} {self.noun}(s) were not delivered this run: " + "; ".join(parts)
 
     def _reset(self) -> None:
@@ -224,9 +231,22 @@ def snapshot() -> dict[str, Any]:
     return out
 
 
-def loss_summary() -> str | None:
-    """The loss lines of every signal (one line each), or None when nothing was lost."""
-    lines = [line for line in (ledger.loss_summary() for ledger in _LEDGERS) if line]
+def loss_summary(wait: float | None = None) -> str | None:
+    """The loss lines of every signal (one line each), or None when nothing was lost.
+
+    ``wait`` bounds the wait for the counters' lock (the exit path, where the thread holding it
+    may never run again); past it, a line says the counts could not be read.
+    """
+    if wait is None:
+        lines = [line for line in (ledger.loss_summary() for ledger in _LEDGERS) if line]
+        return "\n".join(lines) if lines else None
+    if not lock.acquire(timeout=wait):
+        return "botanu: the exit flush did not finish in time; spans and log records still queued are lost"
+    try:
+        snaps = [(ledger, ledger._snapshot_locked()) for ledger in _LEDGERS]
+    finally:
+        lock.release()
+    lines = [line for line in (ledger._loss_line(snap) for ledger, snap in snaps) if line]
     return "\n".join(lines) if lines else None
 
 

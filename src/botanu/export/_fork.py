@@ -135,6 +135,20 @@ def _run_exit_work() -> None:
         _exit_work()
         return
     worker.join(_exit_budget())
+    if worker.is_alive():
+        _report_unfinished_exit()
+
+
+def _report_unfinished_exit() -> None:
+    """The exit work ran out of time: say what the process leaves behind, whatever holds the locks."""
+    with contextlib.suppress(Exception):
+        from botanu import _stats
+
+        line = _stats.loss_summary(wait=0.2)
+        if line:
+            # Straight to stderr: logging's own locks may be held by the thread this interrupted.
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
 
 
 def _exit_work() -> None:
