@@ -439,8 +439,12 @@ def _shown(raw: Any, secret: bool) -> str:
         text = repr(raw)
     except Exception:  # the user's object cannot describe itself
         return f"<{type(raw).__name__} object>"
-    # A URL that failed to parse may still carry user:password@: never log that part.
+    # A URL that failed to parse may still carry user:password@: never log that part. Anything
+    # else secret-shaped (an api_key in a query, a token) goes through botanu's own redaction.
     text = re.sub(r"(?<=//)[^/@\s'\"]*@", "***@", text)
+    from botanu.redaction import without_secrets  # here: the redaction package reads Settings
+
+    text = without_secrets(text)
     return text if len(text) <= 80 else text[:77] + "..."
 
 
@@ -504,7 +508,11 @@ def resolve_settings(
                 break
             except SettingError as error:
                 rest = candidates[index + 1 :]
-                fallback = f"using {rest[0][0]} instead" if rest else "using the default"
+                fallback = (
+                    f"using {rest[0][0]} instead"
+                    if rest
+                    else f"using the default ({_shown(getattr(defaults, name), spec.secret)})"
+                )
                 _report(name, source, raw, spec.secret, str(error), fallback)
         else:
             sources[name] = "default"

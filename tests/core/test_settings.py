@@ -147,3 +147,22 @@ def test_header_values_may_hold_a_tab_but_no_line_breaks(caplog):
     with caplog.at_level(logging.WARNING, logger="botanu"):
         broken = resolve_settings({"headers": {"x-note": "a\r\nx-injected: 1"}}, {})
     assert broken.headers == {} and "control characters" in caplog.text
+
+
+def test_an_invalid_value_is_shown_without_its_secrets_and_the_default_is_named(caplog):
+    import logging
+
+    from botanu._config import resolve_settings
+
+    key = "sk-live-abcdefghijklmnop1234"
+    with caplog.at_level(logging.ERROR, logger="botanu"):
+        settings = resolve_settings(
+            {
+                "endpoint": f"collector.internal:4318/v1/traces?api_key={key}&token=ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sXY"
+            }
+        )
+    text = caplog.text
+    assert key not in text and "ghp_R4nd0m" not in text
+    assert "collector.internal:4318" in text  # the mistake itself stays readable
+    assert "using the default ('http://localhost:4318/v1/traces')" in text
+    assert settings.endpoint == "http://localhost:4318/v1/traces"
