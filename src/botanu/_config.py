@@ -409,7 +409,9 @@ _SPECS: dict[str, _Spec] = {
     "redaction_callback": _Spec(_parse_callable, None),
     "propagate_to": _Spec(_parse_list, "BOTANU_PROPAGATE_TO"),
     "trust_inbound_baggage": _Spec(_parse_bool, "BOTANU_TRUST_INBOUND_BAGGAGE"),
-    "trace_response_headers": _Spec(_parse_header_names, "BOTANU_TRACE_RESPONSE_HEADERS", empty_is_value=True),
+    "trace_response_headers": _Spec(
+        _parse_header_names, "BOTANU_TRACE_RESPONSE_HEADERS", empty_is_value=True
+    ),
     "spool": _Spec(_parse_bool, "BOTANU_SPOOL"),
     "spool_dir": _Spec(_parse_str, "BOTANU_SPOOL_DIR"),
     "spool_max_bytes": _Spec(_parse_bytes, "BOTANU_SPOOL_MAX_BYTES"),
