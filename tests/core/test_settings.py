@@ -155,12 +155,10 @@ def test_an_invalid_value_is_shown_without_its_secrets_and_the_default_is_named(
     from botanu._config import resolve_settings
 
     key = "sk-live-abcdefghijklmnop1234"
+    token = "ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sXY"
+    endpoint = f"collector.internal:4318/v1/traces?api_key={key}&token={token}"
     with caplog.at_level(logging.ERROR, logger="botanu"):
-        settings = resolve_settings(
-            {
-                "endpoint": f"collector.internal:4318/v1/traces?api_key={key}&token=ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sXY"
-            }
-        )
+        settings = resolve_settings({"endpoint": endpoint})
     text = caplog.text
     assert key not in text and "ghp_R4nd0m" not in text
     assert "collector.internal:4318" in text  # the mistake itself stays readable
