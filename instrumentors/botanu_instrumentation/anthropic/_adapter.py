@@ -54,7 +54,7 @@ class AnthropicAdapter(Adapter):
         attributes: dict[str, Any] = {A.OPERATION: "chat", A.PROVIDER: "anthropic"}
         if type(model) is str:
             attributes[A.REQUEST_MODEL] = model
-        A.server_attributes(instance.base_url, attributes)
+        A.server_attributes(A.base_url_of(instance), attributes)
         A.copy_params(body, _PARAMS, attributes)
         if stream:
             attributes[A.REQUEST_STREAM] = True

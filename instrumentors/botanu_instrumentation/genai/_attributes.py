@@ -100,6 +100,13 @@ def copy_params(body: Mapping[str, Any], table: Iterable[tuple[str, str, str]], 
 _last_server: tuple[Any, str | None, int | None] = (None, None, None)
 
 
+def base_url_of(client: Any) -> Any:
+    """The client's base URL: its ``_base_url`` field (the ``base_url`` property's value, without
+    the property's few microseconds), or the public property for a client shaped otherwise."""
+    url = getattr(client, "_base_url", None)
+    return url if url is not None else getattr(client, "base_url", None)
+
+
 def server_attributes(base_url: Any, into: dict[str, Any]) -> None:
     """``server.address`` / ``server.port`` from a client's base URL (an httpx/httpx2 ``URL``)."""
     global _last_server

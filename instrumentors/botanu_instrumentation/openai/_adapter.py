@@ -69,7 +69,7 @@ class OpenAIAdapter(Adapter):
         attributes: dict[str, Any] = {A.OPERATION: operation, A.PROVIDER: _provider(instance)}
         if type(model) is str:
             attributes[A.REQUEST_MODEL] = model
-        A.server_attributes(instance.base_url, attributes)
+        A.server_attributes(A.base_url_of(instance), attributes)
         A.copy_params(body, _PARAMS[path], attributes)
         added_usage = False
         if stream:
