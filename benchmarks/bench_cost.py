@@ -45,11 +45,11 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
 import botanu
-from botanu import _tracing
+from botanu import _run, _tracing
 from botanu._config import resolve_settings
 from botanu._enricher import RunEnricher
 from botanu._pipeline import BotanuSpanProcessor, build_processors
-from botanu.llm import _prices
+from botanu.llm import _prices, _rollup
 
 ORDINARY_BUDGET = 1.03
 PER_CALL_GOAL_US = 30.0
@@ -120,7 +120,14 @@ def model_span(tracer: trace.Tracer) -> None:
         )
 
 
-def per_span(provider: TracerProvider, workload: Callable[[trace.Tracer], None], spans: int) -> float:
+def per_span(
+    provider: TracerProvider,
+    workload: Callable[[trace.Tracer], None],
+    spans: int,
+    prepare: Callable[[TracerProvider], None] | None = None,
+) -> float:
+    if prepare is not None:
+        prepare(provider)
     tracer = provider.get_tracer("bench")
     gc.collect()
     start = time.perf_counter()
@@ -137,20 +144,30 @@ def measure(
     workload: Callable[[trace.Tracer], None],
     spans: int,
     rounds: int,
+    prepare: Callable[[TracerProvider], None] | None = None,
 ) -> tuple[float, float, float]:
     """Fastest µs/span without and with the stage, and the median per-round difference."""
-    per_span(without, workload, spans)  # warm-up: caches, the price lookup, branch predictors
-    per_span(with_stage, workload, spans)
+    per_span(without, workload, spans, prepare)  # warm-up: caches, the price lookup, branch predictors
+    per_span(with_stage, workload, spans, prepare)
     base, staged, differences = [], [], []
     for index in range(rounds):
         if index % 2:  # alternate which pipeline goes first
-            b, s = per_span(without, workload, spans), per_span(with_stage, workload, spans)
+            b = per_span(without, workload, spans, prepare)
+            s = per_span(with_stage, workload, spans, prepare)
         else:
-            s, b = per_span(with_stage, workload, spans), per_span(without, workload, spans)
+            s = per_span(with_stage, workload, spans, prepare)
+            b = per_span(without, workload, spans, prepare)
         base.append(b)
         staged.append(s)
         differences.append(s - b)
     return min(base), min(staged), statistics.median(differences)
+
+
+def run_and_step(tracer: trace.Tracer) -> None:
+    """botanu's own spans (no enricher at their start): the stage's end checks and the run-end hook."""
+    with botanu.event(event_id="T-1001", customer_id="cus_42", workflow="Support"):
+        with botanu.step("retrieval"):
+            pass
 
 
 def one_offs() -> tuple[float, float]:
@@ -178,9 +195,17 @@ def main() -> int:
 
     imported_ms, first_ms = one_offs()
     without, with_stage = pipelines()
-    # The run span only needs to be open and recording: a provider without processors.
-    _tracing._tracer = TracerProvider().get_tracer(_tracing.INSTRUMENTATION_NAME)
+
+    def botanu_spans_to(provider: TracerProvider) -> None:
+        # botanu's spans come from its cached tracer; the run-end hook is the stage's only.
+        _tracing._tracer = provider.get_tracer(_tracing.INSTRUMENTATION_NAME)
+        _run.set_run_end_listener(_rollup.run_ended if provider is with_stage else None)
+
     try:
+        runs = measure(without, with_stage, run_and_step, args.spans // 2, args.rounds, botanu_spans_to)
+        _run.set_run_end_listener(_rollup.run_ended)
+        # The run span only needs to be open and recording: a provider without processors.
+        _tracing._tracer = TracerProvider().get_tracer(_tracing.INSTRUMENTATION_NAME)
         with botanu.event(event_id="bench", customer_id="cus_42", workflow="Bench"):
             http = measure(without, with_stage, http_span, args.spans, args.rounds)
             model = measure(without, with_stage, model_span, args.spans, args.rounds)
@@ -189,9 +214,10 @@ def main() -> int:
         without.shutdown()
         with_stage.shutdown()
 
-    ratio = http[1] / http[0]
+    ratio = max(http[1] / http[0], runs[1] / runs[0])
     added = model[1] - model[0]
     rows = (
+        ("botanu event + step (per run)", runs),
         ("ordinary HTTP client span", http),
         ("model call span (priced, totalled)", model),
     )
@@ -202,7 +228,7 @@ def main() -> int:
     print(f"one-off: first lookup of a model, its formula checked against genai-prices: {first_ms:.1f} ms")
     ok = ratio <= ORDINARY_BUDGET and added <= PER_CALL_GOAL_US
     verdict = "OK" if ok else "OVER BUDGET"
-    print(f"\nratio (ordinary span): {ratio:.3f}  budget <= {ORDINARY_BUDGET:.2f}")
+    print(f"\nratio (ordinary spans, worse of the two): {ratio:.3f}  budget <= {ORDINARY_BUDGET:.2f}")
     print(f"added per model call: {added:.1f} µs  goal <= {PER_CALL_GOAL_US:.0f} µs  {verdict}")
     return 0 if ok else 1
 
