@@ -51,7 +51,12 @@ class AnthropicAdapter(Adapter):
         if type(body) is not dict:
             return None
         model = body.get("model")
-        attributes: dict[str, Any] = {A.OPERATION: "chat", A.PROVIDER: "anthropic"}
+        # The platform clients (Bedrock, Vertex) name their provider as the SDK's own spans do.
+        provider = getattr(type(instance), "_gen_ai_provider_name", None)
+        attributes: dict[str, Any] = {
+            A.OPERATION: "chat",
+            A.PROVIDER: provider if type(provider) is str else "anthropic",
+        }
         if type(model) is str:
             attributes[A.REQUEST_MODEL] = model
         A.server_attributes(A.base_url_of(instance), attributes)
