@@ -81,3 +81,34 @@ def test_a_put_fsyncs_the_directory_after_the_rename(tmp_path, monkeypatch):
     synced.clear()
     assert Spool(tmp_path / "fast", durable=False).put(b"payload", 1, gzipped=False) is None
     assert synced == []
+
+
+def test_a_fifo_named_like_a_spool_file_never_blocks_the_spool(tmp_path):
+    import threading
+
+    _stats.reset()
+    spool = Spool(tmp_path)
+    assert spool.put(b"first", 3, gzipped=False) is None
+    fifo_name = fmt.ready_name(1, "0123456789ab", 1, 5)  # older than the real file: claimed first
+    os.mkfifo(tmp_path / fifo_name)
+    claimed: list[object] = []
+    worker = threading.Thread(target=lambda: claimed.append(spool.claim_oldest()), daemon=True)
+    worker.start()
+    worker.join(5)
+    assert not worker.is_alive(), "claim_oldest blocked on the FIFO"
+    claim = claimed[0]
+    assert claim is not None and claim.record.payload == b"first"  # type: ignore[attr-defined]
+    assert spool.put(b"second", 2, gzipped=False) is None  # writers were never held up
+    assert stat.S_ISFIFO(os.lstat(tmp_path / fifo_name).st_mode)  # left alone, never counted
+    assert _stats.snapshot()["dropped"] == {}
+
+
+def test_a_file_larger_than_the_cap_is_refused_as_corrupt_not_read_whole(tmp_path):
+    _stats.reset()
+    spool = Spool(tmp_path, max_bytes=10_000)
+    assert spool.put(b"x" * 100, 1, gzipped=False) is None
+    [name] = [p for p in tmp_path.iterdir() if p.name.endswith(".otlp")]
+    with open(name, "ab") as handle:
+        handle.write(b"y" * 50_000)  # grown by someone else past anything botanu writes
+    assert spool.claim_oldest() is None
+    assert (tmp_path / "corrupt").exists()

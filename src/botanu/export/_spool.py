@@ -38,6 +38,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 
 from botanu import _stats
 from botanu._safety import warn_once
@@ -145,6 +146,31 @@ def _directory_lock(directory: Path) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing releases the lock
+
+
+def _read_regular(path: Path, limit: int, *, whole: bool = True) -> bytes:
+    """Up to ``limit`` bytes of ``path``, which must be a regular file (a FIFO would block forever).
+
+    With ``whole``, a file longer than ``limit`` is refused as corrupt (no spool file can be).
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        if not S_ISREG(os.fstat(fd).st_mode):
+            raise fmt.CorruptSpoolFile("not a regular file")
+        chunks = []
+        left = limit + 1 if whole else limit
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        data = b"".join(chunks)
+    finally:
+        os.close(fd)
+    if whole and len(data) > limit:
+        raise fmt.CorruptSpoolFile(f"larger than the spool's cap ({limit} bytes)")
+    return data
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -310,6 +336,8 @@ class Spool:
                 stat = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
+            if not S_ISREG(stat.st_mode):
+                continue  # a FIFO, device or link named like a spool file is never read
             parsed = fmt.parse_ready(name)
             if parsed is not None:
                 if (now_wall * 1000 - parsed.created_ms) / 1000 > self.max_age:
@@ -360,11 +388,10 @@ class Spool:
         lease = directory / fmt.lease_name(entry.name, self._host, os.getpid())
         try:
             os.rename(directory / name, lease)
-            with open(lease, "rb") as handle:
-                size = os.fstat(handle.fileno()).st_size
-                head = handle.read(fmt.HEADER_SIZE)
+            size = os.lstat(lease).st_size
+            head = _read_regular(lease, fmt.HEADER_SIZE, whole=False)
             os.unlink(lease)
-        except OSError:
+        except (OSError, fmt.CorruptSpoolFile):
             return None
         spans = self._believed_spans(entry, head)
         # A sibling directory's file may hold the other signal: its header says which books it is in.
@@ -444,9 +471,14 @@ class Spool:
     # ------------------------------------------------------------------ replaying
 
     def claim_oldest(self) -> Claim | None:
-        """Lease the oldest file that can be replayed, or return None if there is none."""
-        with self._lock:
-            while True:
+        """Lease the oldest file that can be replayed, or return None if there is none.
+
+        Only the choice and the rename happen under the spool's lock; the file is read outside
+        it, so a read that stalls (a hung network filesystem) holds up the replayer alone, not
+        the writers spooling the app's spans meanwhile.
+        """
+        while True:
+            with self._lock:
                 if not self._candidates:
                     if time.monotonic() - self._found_nothing_at < _EMPTY_RELIST_INTERVAL:
                         return None
@@ -458,21 +490,21 @@ class Spool:
                 if (time.time() * 1000 - entry.created_ms) / 1000 > self.max_age:
                     self._remove_ready_locked(entry, "too_old")
                     continue
-                claim = self._lease_locked(entry)
-                if claim is not None:
-                    return claim
+                lease = self.directory / fmt.lease_name(entry.name, self._host, os.getpid())
+                try:
+                    os.rename(self.directory / entry.name, lease)
+                except OSError:
+                    continue  # another process took it first (or it was evicted)
+            claim = self._read_lease(entry, lease)
+            if claim is not None:
+                return claim
 
-    def _lease_locked(self, entry: fmt.SpoolName) -> Claim | None:
-        lease = self.directory / fmt.lease_name(entry.name, self._host, os.getpid())
-        try:
-            os.rename(self.directory / entry.name, lease)
-        except OSError:
-            return None  # another process took it first (or it was evicted)
+    def _read_lease(self, entry: fmt.SpoolName, lease: Path) -> Claim | None:
         adopted = entry.writer != self._writer
         data = b""
         try:
             os.utime(lease)  # the lease's age counts from now
-            data = lease.read_bytes()
+            data = _read_regular(lease, fmt.HEADER_SIZE + self.max_bytes)
             record = fmt.decode(data)
             if record.span_count != entry.span_count:
                 raise fmt.CorruptSpoolFile("span count differs from the file name")
@@ -480,7 +512,8 @@ class Spool:
                 raise fmt.CorruptSpoolFile(f"holds {record.signal}, not {self.signal}")
         except (OSError, fmt.CorruptSpoolFile) as error:
             spans = self._believed_spans(entry, data[: fmt.HEADER_SIZE])
-            self._quarantine_locked(entry, lease, adopted, error, spans)
+            with self._lock:
+                self._quarantine_locked(entry, lease, adopted, error, spans)
             return None
         if adopted:
             self.ledger.spool_adopted(entry.span_count)
