@@ -320,3 +320,30 @@ def test_many_concurrent_calls_are_all_counted(botanu_init, otlp_receiver):
     assert run_attributes["botanu.llm.calls"] == 200
     assert run_attributes["botanu.llm.input_tokens"] == sum(range(1, 201))
     assert run_attributes["botanu.llm.output_tokens"] == 200
+
+
+def test_a_call_made_after_its_run_ended_is_counted_apart(botanu_init, otlp_receiver):
+    """Work the run left behind (a callback still holding its context) calls a model after the run ended."""
+    from opentelemetry import context
+
+    botanu_init()
+    with botanu.event(event_id="T-12", customer_id="c", workflow="Left"):
+        left_behind = context.get_current()
+    token = context.attach(left_behind)
+    try:
+        tracer = trace.get_tracer("opentelemetry.instrumentation.openai.v1")
+        with tracer.start_as_current_span("openai.chat", attributes={"gen_ai.system": "openai"}) as span:
+            span.set_attributes(
+                {
+                    "gen_ai.request.model": "gpt-4o",
+                    "gen_ai.usage.prompt_tokens": 5,
+                    "gen_ai.usage.completion_tokens": 1,
+                }
+            )
+    finally:
+        context.detach(token)
+    exported(otlp_receiver, 2)
+    assert botanu.stats()["llm_calls_after_run_end"] == 1
+    assert "botanu.llm.calls" not in run_span(otlp_receiver, "Left").attributes
+    assert otlp_receiver.span("openai.chat").attributes["botanu.cost.usd"] > 0
+    assert _rollup.totals_for_tests() == (0, 0)  # nothing held for a run that is over

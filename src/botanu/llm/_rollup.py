@@ -69,6 +69,11 @@ def _local_run(run_id: str, ctx: context.Context | None) -> Any:
     return state
 
 
+def _ended(state: Any) -> bool:
+    """Whether the run's span has ended (a span the sampler dropped has no end time and never ends here)."""
+    return getattr(state.span, "end_time", None) is not None
+
+
 def _entry(run_id: str) -> _Totals:
     """The run's totals, made if needed (call with ``_lock`` held)."""
     totals = _runs.get(run_id)
@@ -84,7 +89,7 @@ def _entry(run_id: str) -> _Totals:
 def call_started(span_id: int, run_id: str, ctx: context.Context | None) -> None:
     """A model call started inside run ``run_id``: remember it as open until it ends."""
     state = _local_run(run_id, ctx)
-    if state is None or not state.span.is_recording():
+    if state is None or _ended(state):
         return
     with _lock:
         _entry(run_id).open.add(span_id)
@@ -118,7 +123,7 @@ def call_ended(
     state = _local_run(run_id, None)
     if state is None:
         return  # another process's run: its backend sums botanu.cost.usd by botanu.run_id
-    if not state.span.is_recording():
+    if _ended(state):
         _stats.add(AFTER_RUN_END)
         return
     with _lock:
