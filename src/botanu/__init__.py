@@ -109,6 +109,7 @@ def init(
     redaction_callback: Callable[..., Any] | None = None,
     propagate_to: list[str] | None = None,
     trust_inbound_baggage: bool | None = None,
+    trace_response_headers: list[str] | str | None = None,
     spool: bool | None = None,
     spool_dir: str | None = None,
     spool_max_bytes: int | str | None = None,
@@ -118,6 +119,7 @@ def init(
     logs_endpoint: str | None = None,
     handle_signals: bool | None = None,
     llm_prices: str | Mapping[str, Any] | None = None,
+    llm_stream_usage: bool | None = None,
 ) -> Settings:
     """Set up botanu's pipeline once per process and return the resolved settings.
 
@@ -163,6 +165,8 @@ def init(
             (``BOTANU_PROPAGATE_TO``); elsewhere it is stripped.
         trust_inbound_baggage: Honour botanu baggage arriving from callers
             (``BOTANU_TRUST_INBOUND_BAGGAGE``; off by default, for edge services).
+        trace_response_headers: Response headers that give callers the request's trace id
+            (``BOTANU_TRACE_RESPONSE_HEADERS``; default ``traceresponse, X-Trace-ID``; empty: none).
         spool: Keep batches the collector could not take on disk and replay them (on by default).
         spool_dir: Where (``BOTANU_SPOOL_DIR``; default: the user's cache directory).
         spool_max_bytes: Size cap of the spool (``BOTANU_SPOOL_MAX_BYTES``; default 64 MiB).
@@ -182,6 +186,8 @@ def init(
             or a mapping, of ``"provider/model"`` to ``{"input", "output", "cache_read",
             "cache_write"}`` in USD per million tokens (``BOTANU_LLM_PRICES``; a missing cache
             price is the input price). Used for ``botanu.cost.usd`` on LLM call and run spans.
+        llm_stream_usage: Ask openai for usage on streamed calls (``stream_options.include_usage``),
+            hiding the extra usage-only chunk from the app (``BOTANU_LLM_STREAM_USAGE``; off).
 
     A second call is a no-op with one warning naming the settings it ignored. If
     an SDK ``TracerProvider`` is already installed (yours, or
