@@ -43,6 +43,7 @@ def chat_completion(body: dict[str, Any]) -> dict[str, Any]:
         "object": "chat.completion",
         "created": 1,
         "model": RESPONSE_MODEL,
+        "service_tier": body.get("service_tier") or "default",
         "choices": [{"index": 0, "message": {"role": "assistant", "content": TEXT}, "finish_reason": "stop"}],
         "usage": {
             "prompt_tokens": 12,

@@ -35,7 +35,9 @@ def _chat_usage(span, input_tokens=12, output_tokens=7):
 
 def test_chat_completion_span_has_the_current_semconv(api, pipeline) -> None:
     p = pipeline()
-    result = client(api).chat.completions.create(model=MODEL, messages=HI, temperature=0.5, max_tokens=50)
+    result = client(api).chat.completions.create(
+        model=MODEL, messages=HI, temperature=0.5, max_tokens=50, service_tier="flex"
+    )
     assert result.choices[0].message.content == TEXT
 
     (span,) = p.genai(1)
@@ -54,6 +56,9 @@ def test_chat_completion_span_has_the_current_semconv(api, pipeline) -> None:
     assert attributes["gen_ai.request.max_tokens"] == 50
     assert attributes["server.address"] == "127.0.0.1"
     assert attributes["server.port"] == api.port
+    # The tier asked for and the one that served the call (its price differs; the cost stage reads it).
+    assert attributes["openai.request.service_tier"] == "flex"
+    assert attributes["openai.response.service_tier"] == "flex"
     # openai's prompt_tokens already include the cached ones: taken as they are, not added again.
     _chat_usage(span)
     assert attributes["gen_ai.usage.cache_read.input_tokens"] == 4
@@ -400,3 +405,22 @@ def test_async_raw_and_streaming_responses(api, pipeline) -> None:
     _chat_usage(spans[0])
     _chat_usage(spans[1])
     assert spans[2].attributes["gen_ai.response.finish_reasons"] == ("stop",)
+
+
+def test_usage_on_the_span_is_what_the_cost_stage_prices(api, pipeline) -> None:
+    p = pipeline()
+    with botanu.event(event_id="e1", customer_id="c1", workflow="priced"):
+        client(api).chat.completions.create(model="gpt-4o", messages=HI)
+        stream = client(api).chat.completions.create(model="gpt-4o", messages=HI, stream=True)
+        for _chunk in stream:
+            break
+        stream.close()
+    spans = p.spans(3)
+    priced = [s for s in spans if s.scope == "botanu_instrumentation.openai"]
+    assert len(priced) == 2
+    (complete,) = [s for s in priced if "gen_ai.usage.input_tokens" in s.attributes]
+    assert complete.attributes["botanu.cost.usd"] > 0
+    (run_span,) = [s for s in spans if s.name == "botanu.run/priced"]
+    # Both calls count in the run; the closed stream reported no usage, so only one has a cost.
+    assert run_span.attributes["botanu.llm.calls"] == 2
+    assert run_span.attributes["botanu.cost.usd"] == pytest.approx(complete.attributes["botanu.cost.usd"])

@@ -39,6 +39,8 @@ _PARAMS = {
     EMBEDDINGS: _EMBEDDINGS_PARAMS,
     COMPLETIONS: _CHAT_PARAMS,
 }
+REQUEST_SERVICE_TIER = "openai.request.service_tier"
+RESPONSE_SERVICE_TIER = "openai.response.service_tier"
 _RESPONSES_FINISH = {"completed": "stop", "failed": "error", "cancelled": "cancelled"}
 
 
@@ -76,6 +78,9 @@ class OpenAIAdapter(Adapter):
             attributes[A.REQUEST_STREAM] = True
             if path == CHAT and self.stream_usage:
                 added_usage = _ask_for_usage(options, body)
+        tier = body.get("service_tier")
+        if type(tier) is str:
+            attributes[REQUEST_SERVICE_TIER] = tier
         n = body.get("n")
         if type(n) is int and n != 1:
             attributes[A.REQUEST_CHOICE_COUNT] = n
@@ -125,6 +130,10 @@ def _identity(data: Any, into: dict[str, Any]) -> None:
     model = field(data, "model")
     if type(model) is str:
         into[A.RESPONSE_MODEL] = model
+    # The tier that served the call (flex, priority, ...) sets its price: the cost stage reads it.
+    tier = field(data, "service_tier")
+    if type(tier) is str:
+        into[RESPONSE_SERVICE_TIER] = tier
 
 
 def _chat_usage(usage: Any, into: dict[str, Any]) -> None:
