@@ -214,3 +214,15 @@ def test_uninstrument_restores_the_sdk(api, pipeline) -> None:
     ):
         assert not hasattr(owner.__dict__[name], "__wrapped__"), name
     assert not hasattr(vars(base)["finish_api_call_span"], "__wrapped__")
+
+
+def test_beta_messages(api, pipeline) -> None:
+    p = pipeline()
+    c = untraced(api)
+    c.beta.messages.create(model=CLAUDE, max_tokens=64, messages=HI)
+    with c.beta.messages.stream(model=CLAUDE, max_tokens=64, messages=HI) as stream:
+        stream.until_done()
+    spans = sorted(p.genai(2), key=lambda s: s.start_ns)
+    assert [span.scope for span in spans] == [BOTANU_SCOPE] * 2
+    _usage(spans[0], 6)
+    _usage(spans[1], 30)

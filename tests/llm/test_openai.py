@@ -424,3 +424,14 @@ def test_usage_on_the_span_is_what_the_cost_stage_prices(api, pipeline) -> None:
     # Both calls count in the run; the closed stream reported no usage, so only one has a cost.
     assert run_span.attributes["botanu.llm.calls"] == 2
     assert run_span.attributes["botanu.cost.usd"] == pytest.approx(complete.attributes["botanu.cost.usd"])
+
+
+def test_beta_namespace(api, pipeline) -> None:
+    p = pipeline()
+    c = client(api)
+    c.beta.chat.completions.parse(model=MODEL, messages=HI)
+    c.beta.responses.create(model=MODEL, input="hi")
+    for _event in c.beta.responses.create(model=MODEL, input="hi", stream=True):
+        pass
+    spans = p.genai(3)
+    assert sorted(span.attributes["gen_ai.usage.output_tokens"] for span in spans) == [7, 11, 11]

@@ -61,6 +61,8 @@ class OpenAIAdapter(Adapter):
         self, instance: Any, options: Any, stream: bool, capture: bool
     ) -> tuple[str, dict[str, Any], Any] | None:
         path = options.url
+        if "?" in path:  # the beta endpoints: "/responses?beta=true"
+            path = path.partition("?")[0]
         operation = _OPERATIONS.get(path)
         if operation is None or options.method != "post":
             return None
@@ -105,7 +107,7 @@ class OpenAIAdapter(Adapter):
         _chat_usage(field(data, "usage"), into)
 
     def recorder(self, call: Call, options: Any) -> StreamRecorder:
-        if options.url == RESPONSES:
+        if options.url.partition("?")[0] == RESPONSES:
             return ResponsesStreamRecorder(call)
         # call.extra: botanu added include_usage, so the usage-only chunk is not the app's.
         return ChatStreamRecorder(call, call.extra is True)
