@@ -502,3 +502,26 @@ def test_the_service_tier_that_served_the_call_is_priced(botanu_init, otlp_recei
     assert costs["priority"] == pytest.approx(expected("priority"), rel=1e-12)
     assert costs["standard"] == pytest.approx(expected(None), rel=1e-12)
     assert costs["flex"] < costs["standard"] < costs["priority"]
+
+
+def test_anthropic_one_hour_cache_writes_are_priced_as_such(botanu_init, otlp_receiver):
+    botanu_init()
+    model_call(
+        {"gen_ai.provider.name": "anthropic", "gen_ai.operation.name": "chat", "gen_ai.request.model": "x"},
+        {
+            "gen_ai.response.model": "claude-sonnet-4-5",
+            "gen_ai.usage.input_tokens": 10_000,
+            "gen_ai.usage.cache_write.input_tokens": 3_000,
+            "anthropic.usage.cache_creation.ephemeral_1h_input_tokens": 1_000,
+            "anthropic.usage.cache_creation.ephemeral_5m_input_tokens": 2_000,
+            "gen_ai.usage.output_tokens": 10,
+        },
+        scope=ANTHROPIC_SCOPE,
+        name="anthropic.messages.create",
+    )
+    cost = received(otlp_receiver, "anthropic.messages.create").attributes["botanu.cost.usd"]
+    usage = {"input_tokens": 10_000, "cache_write_tokens": 3_000, "output_tokens": 10}
+    assert cost == pytest.approx(
+        genai_cost("claude-sonnet-4-5", "anthropic", cache_write_1h_tokens=1_000, **usage), rel=1e-12
+    )
+    assert cost > genai_cost("claude-sonnet-4-5", "anthropic", **usage)  # an hour's write costs more

@@ -33,6 +33,7 @@ from botanu.llm import _prices, _rollup
 from botanu.llm._keys import (
     CACHE_CREATION_TOKENS,
     CACHE_READ_TOKENS,
+    CACHE_WRITE_1H_TOKENS,
     CACHE_WRITE_TOKENS,
     COST_USD,
     INPUT_TOKENS,
@@ -112,6 +113,7 @@ def read_usage(attributes: Mapping[str, Any]) -> Usage | None:
         cache_read,
         cache_write,
         _first(attributes, REASONING_TOKENS) or 0,
+        (_first(attributes, CACHE_WRITE_1H_TOKENS) or 0) if cache_write else 0,
     )
 
 

@@ -23,6 +23,8 @@ LEGACY_OPENAI_SERVICE_TIER = "gen_ai.openai.response.service_tier"
 # Other spellings seen on real spans: anthropic's native tracing (cache_write), OpenLLMetry
 # (prompt/completion, cache_*_input_tokens), and OpenLLMetry's request type.
 CACHE_WRITE_TOKENS = "gen_ai.usage.cache_write.input_tokens"
+# anthropic's native tracing: the part of the cache write kept for an hour (priced higher).
+CACHE_WRITE_1H_TOKENS = "anthropic.usage.cache_creation.ephemeral_1h_input_tokens"
 LEGACY_INPUT_TOKENS = "gen_ai.usage.prompt_tokens"
 LEGACY_OUTPUT_TOKENS = "gen_ai.usage.completion_tokens"
 LEGACY_CACHE_READ_TOKENS = "gen_ai.usage.cache_read_input_tokens"

@@ -67,18 +67,28 @@ def genai_provider_id(name: str) -> str:
 
 
 class Usage:
-    """Token counts of one call. ``input`` includes the cached tokens (read and written), as in OTel."""
+    """Token counts of one call. ``input`` includes the cached tokens (read and written), as in OTel.
 
-    __slots__ = ("cache_read", "cache_write", "input", "output", "reasoning")
+    ``cache_write_1h`` is the part of ``cache_write`` written for an hour (Anthropic prices it higher).
+    """
+
+    __slots__ = ("cache_read", "cache_write", "cache_write_1h", "input", "output", "reasoning")
 
     def __init__(
-        self, input: int = 0, output: int = 0, cache_read: int = 0, cache_write: int = 0, reasoning: int = 0
+        self,
+        input: int = 0,
+        output: int = 0,
+        cache_read: int = 0,
+        cache_write: int = 0,
+        reasoning: int = 0,
+        cache_write_1h: int = 0,
     ) -> None:
         self.input = input
         self.output = output
         self.cache_read = cache_read
         self.cache_write = cache_write
         self.reasoning = reasoning
+        self.cache_write_1h = min(cache_write_1h, cache_write)
 
     def genai_kwargs(self) -> dict[str, int]:
         """The same usage as genai-prices' ``Usage`` keywords (zero counts left out)."""
@@ -88,6 +98,7 @@ class Usage:
             ("cache_read_tokens", self.cache_read),
             ("cache_write_tokens", self.cache_write),
             ("output_reasoning_tokens", self.reasoning),
+            ("cache_write_1h_tokens", self.cache_write_1h),
         )
         return {key: value for key, value in pairs if value}
 
@@ -108,7 +119,16 @@ def _at(rate: Rate, total_input: int) -> float:
 class Price:
     """USD per million tokens for each kind of token, and a fixed price per request."""
 
-    __slots__ = ("_flat", "cache_read", "cache_write", "input", "output", "per_request", "reasoning")
+    __slots__ = (
+        "_flat",
+        "cache_read",
+        "cache_write",
+        "cache_write_1h",
+        "input",
+        "output",
+        "per_request",
+        "reasoning",
+    )
 
     def __init__(
         self,
@@ -118,16 +138,25 @@ class Price:
         cache_write: Rate | None = None,
         reasoning: Rate | None = None,
         per_request: float = 0.0,
+        cache_write_1h: Rate | None = None,
     ) -> None:
         self.input = input
         self.output = output
         # A missing cache price means the input price (cached tokens are then plain input tokens).
         self.cache_read = input if cache_read is None else cache_read
         self.cache_write = input if cache_write is None else cache_write
+        self.cache_write_1h = self.cache_write if cache_write_1h is None else cache_write_1h
         self.reasoning = output if reasoning is None else reasoning
         self.per_request = per_request
-        rates = (self.input, self.cache_read, self.cache_write, self.output, self.reasoning)
-        # Most prices have no tiers: their five rates as plain floats, read without _at() calls.
+        rates = (
+            self.input,
+            self.cache_read,
+            self.cache_write,
+            self.output,
+            self.reasoning,
+            self.cache_write_1h,
+        )
+        # Most prices have no tiers: their rates as plain floats, read without _at() calls.
         self._flat = None if any(rate[1] for rate in rates) else tuple(rate[0] for rate in rates)
 
     def cost(self, usage: Usage, start_ns: int = 0, tier: str | None = None) -> float:
@@ -135,22 +164,25 @@ class Price:
         total = usage.input
         uncached = max(0, total - usage.cache_read - usage.cache_write)
         reasoning = min(usage.reasoning, usage.output)
+        long_writes = usage.cache_write_1h
         flat = self._flat
         if flat is not None:
             per_million = (
                 uncached * flat[0]
                 + usage.cache_read * flat[1]
-                + usage.cache_write * flat[2]
+                + (usage.cache_write - long_writes) * flat[2]
                 + (usage.output - reasoning) * flat[3]
                 + reasoning * flat[4]
+                + long_writes * flat[5]
             )
             return per_million / 1e6 + self.per_request
         per_million = (
             uncached * _at(self.input, total)
             + usage.cache_read * _at(self.cache_read, total)
-            + usage.cache_write * _at(self.cache_write, total)
+            + (usage.cache_write - long_writes) * _at(self.cache_write, total)
             + (usage.output - reasoning) * _at(self.output, total)
             + reasoning * _at(self.reasoning, total)
+            + long_writes * _at(self.cache_write_1h, total)
         )
         return per_million / 1e6 + self.per_request
 
@@ -215,19 +247,28 @@ def _derive(model_price: Any) -> Price:
         _rate_of(getattr(model_price, "cache_write_mtok", None)),
         _rate_of(getattr(model_price, "output_reasoning_mtok", None)),
         requests[0] / 1000 if requests else 0.0,
+        _rate_of(getattr(model_price, "cache_write_1h_mtok", None)),
     )
 
 
 def _probes(price: Price) -> list[Usage]:
     """Usages on both sides of every tier threshold, with every kind of token."""
     starts = {0}
-    for rate in (price.input, price.output, price.cache_read, price.cache_write, price.reasoning):
+    for rate in (
+        price.input,
+        price.output,
+        price.cache_read,
+        price.cache_write,
+        price.reasoning,
+        price.cache_write_1h,
+    ):
         starts.update(start for start, _ in rate[1])
     probes = []
     for start in sorted(starts):
         n = start + 1000
         probes.append(Usage(input=n, output=n // 2))
         probes.append(Usage(input=n, output=n // 3, cache_read=n // 4, cache_write=n // 8, reasoning=n // 9))
+        probes.append(Usage(input=n, output=n // 5, cache_write=n // 3, cache_write_1h=n // 7))
     return probes
 
 
