@@ -144,19 +144,50 @@ def test_botanus_own_and_the_exporters_log_lines_are_never_exported(botanu_init,
 def test_second_init_adds_no_second_handler(botanu_init, otlp_receiver, app_logger):
     botanu_init()
     botanu_init()
-    ours = [h for h in logging.root.handlers if type(h).__name__ == "BotanuLoggingHandler"]
-    assert len(ours) == 1
+    assert not any(type(h).__name__ == "BotanuLoggingHandler" for h in logging.root.handlers)
     app_logger.warning("once")
     botanu.force_flush(5)
     assert [r.body for r in otlp_receiver.logs()] == ["once"]
 
 
-def test_shutdown_takes_the_handler_off_root(botanu_init, otlp_receiver):
+def test_the_apps_root_handlers_are_untouched_and_shutdown_stops_export(
+    botanu_init, otlp_receiver, app_logger
+):
     before = list(logging.root.handlers)
     botanu_init()
-    assert len(logging.root.handlers) == len(before) + 1
+    assert logging.root.handlers == before  # botanu works at the root without joining its handlers
+    app_logger.warning("exported")
     botanu.shutdown(2)
     assert logging.root.handlers == before
+    app_logger.warning("after shutdown")
+    assert [r.body for r in otlp_receiver.logs()] == ["exported"]
+
+
+def test_dict_config_after_init_keeps_records_flowing(botanu_init, otlp_receiver, app_logger):
+    import logging.config
+
+    botanu_init()
+    logging.config.dictConfig(
+        {"version": 1, "root": {"level": "INFO", "handlers": []}, "disable_existing_loggers": False}
+    )
+    app_logger.warning("after dictConfig")
+    botanu.force_flush(5)
+    assert [r.body for r in otlp_receiver.logs()] == ["after dictConfig"]
+
+
+def test_a_logger_that_does_not_propagate_is_not_exported(botanu_init, otlp_receiver):
+    botanu_init()
+    private = logging.getLogger("shop.private")
+    private.propagate = False
+    private.addHandler(logging.NullHandler())
+    try:
+        private.warning("kept to itself")
+        logging.getLogger("shop.public").warning("reaches the root")
+    finally:
+        private.propagate = True
+        private.handlers.clear()
+    botanu.force_flush(5)
+    assert [r.body for r in otlp_receiver.logs()] == ["reaches the root"]
 
 
 def test_stats_account_for_records(botanu_init, otlp_receiver, app_logger):

@@ -132,13 +132,12 @@ def test_basic_config_after_init_still_configures_the_console():
         botanu.init(endpoint="http://127.0.0.1:9/v1/traces", spool=False)
         logging.basicConfig(level=logging.INFO, format="APP %(levelname)s %(message)s")
         logging.getLogger("shop").info("configured by the app")
-        kinds = sorted(type(h).__name__ for h in logging.root.handlers)
-        print(kinds)
+        print(sorted(type(h).__name__ for h in logging.root.handlers))
         """
     )
     assert child.returncode == 0, child.stderr
     assert "APP INFO configured by the app" in child.stderr
-    assert child.stdout.strip() == "['BotanuLoggingHandler', 'StreamHandler']"
+    assert child.stdout.strip() == "['StreamHandler']"
 
 
 def test_a_record_logged_just_before_exit_is_delivered_without_a_shutdown_call(otlp_receiver):
@@ -185,3 +184,37 @@ def test_no_logging_call_raises_into_the_app(botanu_init, otlp_receiver, app_log
     logger.error(message, extra=extra, exc_info=True)
     logger.info(message, extra=extra)
     assert botanu.stats()["logs"]["balanced"]
+
+
+def test_werkzeug_still_prints_its_banner_after_init(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = textwrap.dedent(
+        f"""
+        import botanu
+        from flask import Flask
+        botanu.init(endpoint="http://127.0.0.1:9/v1/traces", spool=False, instrumentations=False)
+        Flask(__name__).run(host="127.0.0.1", port={port})
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "BOTANU_"))}
+    process = subprocess.Popen(
+        [sys.executable, "-c", app], cwd=ROOT, env=env, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 20
+        seen = ""
+        assert process.stderr is not None
+        while "Running on" not in seen and time.monotonic() < deadline:
+            line = process.stderr.readline()
+            if not line:
+                break
+            seen += line
+        assert f"Running on http://127.0.0.1:{port}" in seen, seen
+    finally:
+        process.kill()
+        process.wait(10)

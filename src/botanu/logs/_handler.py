@@ -1,13 +1,14 @@
-"""The stdlib ``logging`` handler botanu puts on the root logger, and how it is put there.
+"""The stdlib ``logging`` handler botanu runs at the root logger, and how it is put there.
 
-It turns each ``logging`` record into an OTel log record emitted through botanu's
-LoggerProvider. Being on the root logger must not change what the app sees:
+It turns each ``logging`` record that reaches the root logger into an OTel log record
+emitted through botanu's LoggerProvider. It must not change what the app sees, so it is
+called after the root's own handlers (a hook on ``Logger.callHandlers``) rather than
+added to ``root.handlers``, where every library looking for handlers would see it:
 
 * logger levels, the app's handlers and formatters are never touched;
-* ``logging.basicConfig()`` still configures the console when the app calls it after
-  ``init()`` (it looks for root handlers other than botanu's);
+* ``logging.basicConfig()`` and ``dictConfig`` work as without botanu (and cannot remove it);
 * an app that configured no handler still gets Python's last-resort console output of
-  warnings and errors, which any handler on root would otherwise silence;
+  warnings and errors, and werkzeug still prints its banner;
 * botanu's own, the OpenTelemetry SDK's and the exporter's log lines (and everything logged
   on botanu's threads or under OTel's "suppress instrumentation" flag) are not exported,
   so an unreachable collector cannot feed its own warnings back into the queue;
@@ -17,7 +18,6 @@ LoggerProvider. Being on the root logger must not change what the app sees:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -49,20 +49,13 @@ class BotanuLoggingHandler(logging.Handler):
     """
 
     def __init__(self, logger_provider: Any, level: int = logging.INFO) -> None:
-        # Records below ``level`` still reach emit() when they are warnings: Python's last-resort
-        # output (see _last_resort) must not depend on botanu's export level.
-        super().__init__(min(level, logging.WARNING))
-        self.export_level = level
+        super().__init__(level)
         self._provider = logger_provider
         self._loggers: dict[str, Any] = {}
         self._root_handlers_seen = -1
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            if self._root_handlers_seen != len(logging.root.handlers):
-                _evict_other_otel_handlers(self)
-            if record.levelno < self.export_level:
-                return
             name = record.name
             if name.startswith(_OWN_PREFIXES) and _is_own(name):
                 return
@@ -95,8 +88,6 @@ class BotanuLoggingHandler(logging.Handler):
             )
         except Exception:  # a logging call must never raise because of botanu
             report_internal("exporting a log record")
-        finally:
-            _last_resort(record)
 
     def _logger_for(self, name: str) -> Any:
         otel_logger = self._provider.get_logger(name or "root")
@@ -146,80 +137,57 @@ def _is_own(name: str) -> bool:
     return any(name == prefix or name.startswith(prefix + ".") for prefix in _OWN_PREFIXES)
 
 
-def _last_resort(record: logging.LogRecord) -> None:
-    """Do what Python does for a record no other handler takes: print warnings and worse to stderr.
-
-    Python prints such records only when no handler at all is found for them; botanu's handler
-    on root would count as one and silence them, so it stands in for that case.
-    """
-    last = logging.lastResort
-    if last is None or record.levelno < last.level:
-        return
-    if len(logging.root.handlers) > 1:
-        return  # the app has its own handler on root
-    node: logging.Logger | None = logging.getLogger(record.name) if record.name != "root" else None
-    while node is not None and node is not logging.root:
-        if node.handlers:
-            return
-        node = node.parent  # type: ignore[assignment]
-    with contextlib.suppress(Exception):
-        last.handle(record)
-
-
-# --------------------------------------------------------------------------- installing on root
+# --------------------------------------------------------------------------- installing at the root
 
 _install_lock = threading.Lock()
 _installed: BotanuLoggingHandler | None = None
-_original_basic_config = logging.basicConfig
+_original_call_handlers = logging.Logger.callHandlers
+
+
+def _call_handlers(self: logging.Logger, record: logging.LogRecord) -> None:
+    """``Logger.callHandlers``, then botanu's handler for every record that reached the root logger.
+
+    botanu's handler works at the root but is not in ``root.handlers``: a handler there changes
+    what the app sees. ``logging.basicConfig()`` would do nothing (it configures only a root
+    without handlers), ``dictConfig`` would silently remove it, werkzeug would not print its
+    banner and Python's last-resort output of warnings would stop, since each looks for handlers.
+    """
+    handler = _installed
+    if handler is not None and handler._root_handlers_seen != len(logging.root.handlers):
+        # Before the root's handlers run: an OTel handler added since would export this record too.
+        _evict_other_otel_handlers(handler)
+    _original_call_handlers(self, record)
+    if handler is None or record.levelno < handler.level:
+        return
+    node: logging.Logger | None = self
+    while node is not None and node.parent is not None:  # the root is the logger without a parent
+        if not node.propagate:
+            return  # the record stopped below the root, as it does for root's own handlers
+        node = node.parent  # type: ignore[assignment]
+    handler.handle(record)
 
 
 def install(handler: BotanuLoggingHandler) -> BotanuLoggingHandler:
-    """Put ``handler`` on the root logger, replacing an earlier botanu handler; return it."""
+    """Make ``handler`` see every record that reaches the root logger (replacing an earlier one)."""
     global _installed
     with _install_lock:
-        root = logging.root
-        if _installed is not None and _installed in root.handlers:
-            root.removeHandler(_installed)
-        root.addHandler(handler)
         _installed = handler
+        logging.Logger.callHandlers = _call_handlers  # type: ignore[method-assign]
         _evict_other_otel_handlers(handler)
-        logging.basicConfig = _basic_config  # type: ignore[assignment]
         return handler
 
 
 def uninstall() -> None:
-    """Take botanu's handler off the root logger (shutdown)."""
+    """Stop exporting ``logging`` records (shutdown)."""
     global _installed
     with _install_lock:
-        if _installed is not None:
-            logging.root.removeHandler(_installed)
-            _installed = None
-        if logging.basicConfig is _basic_config:
-            logging.basicConfig = _original_basic_config  # type: ignore[assignment]
+        _installed = None
+        if logging.Logger.callHandlers is _call_handlers:
+            logging.Logger.callHandlers = _original_call_handlers  # type: ignore[method-assign]
 
 
 def installed() -> BotanuLoggingHandler | None:
     return _installed
-
-
-def _basic_config(**kwargs: Any) -> None:
-    """``logging.basicConfig`` as if botanu's handler were not on root.
-
-    basicConfig does nothing when root has a handler: without this, an app calling it after
-    ``init()`` would silently lose its console output. With ``force=True`` it closes every root
-    handler; botanu's survives.
-    """
-    handler = _installed
-    root = logging.root
-    if handler is None or handler not in root.handlers:
-        _original_basic_config(**kwargs)
-        return
-    with _install_lock:
-        root.removeHandler(handler)
-        try:
-            _original_basic_config(**kwargs)
-        finally:
-            root.addHandler(handler)
 
 
 def _evict_other_otel_handlers(ours: BotanuLoggingHandler) -> None:
