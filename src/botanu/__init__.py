@@ -204,7 +204,7 @@ def shutdown(timeout: float | None = None) -> bool:
     left in memory or in the spool and none was dropped. Safe to call more than once; also
     run automatically at interpreter exit.
     """
-    return _pipeline.shutdown(timeout)
+    return _pipeline.bounded(lambda: _pipeline.shutdown(timeout), timeout, "shutdown()")
 
 
 def force_flush(timeout: float | None = None) -> bool:
@@ -214,7 +214,7 @@ def force_flush(timeout: float | None = None) -> bool:
     export failed, and no span was spooled or dropped, since the previous flush.
     (The stock BatchSpanProcessor reports True even when exports failed; botanu does not.)
     """
-    return _pipeline.force_flush(timeout)
+    return _pipeline.bounded(lambda: _pipeline.force_flush(timeout), timeout, "force_flush()")
 
 
 def stats() -> dict[str, Any]:

@@ -508,6 +508,49 @@ def shutdown(timeout: float | None = None) -> bool:
 _MAX_WAIT = 3600.0
 
 
+def bounded(work: Callable[[], bool], timeout: float | None, what: str) -> bool:
+    """Run ``work`` (a flush or shutdown) on a thread of its own; wait for it at most its budget.
+
+    The caller may be a signal handler that interrupted botanu's own code on this very thread
+    while it held one of botanu's locks (an app's SIGTERM handler calling ``shutdown()`` while
+    the main thread ends a span): run here, the work would wait for that lock forever. On its
+    own thread it waits at most the budget, and the caller gets False.
+    """
+    active = _active
+    seconds = (
+        _seconds(timeout)
+        if timeout is not None
+        else (active.settings.shutdown_timeout if active is not None else 5.0)
+    )
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as error:  # strict-mode usage errors belong to the caller
+            outcome.append(error)
+
+    worker = threading.Thread(target=run, name=f"botanu-{what}", daemon=True)
+    try:
+        worker.start()
+    except RuntimeError:  # interpreter shutting down: no new threads
+        return work()
+    worker.join(seconds + 1.0)
+    if worker.is_alive() or not outcome:
+        _safety.warn_once(
+            ("bounded", what),
+            "botanu: %s did not finish within %.1f s (another thread or an interrupted call holds "
+            "botanu's state); returning False",
+            what,
+            seconds + 1.0,
+        )
+        return False
+    result = outcome[0]
+    if isinstance(result, BaseException):
+        raise result
+    return bool(result)
+
+
 def _seconds(timeout: object) -> float:
     if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
         try:

@@ -67,3 +67,38 @@ def test_sigterm_while_botanus_lock_is_held_ends_within_the_budget_and_says_so(o
     assert result.returncode == -signal.SIGTERM, result.stderr
     assert elapsed < 1 + 1 + 3, elapsed  # shutdown_timeout + the exit work's second + start-up
     assert "the exit flush did not finish in time" in result.stderr
+
+
+APP_HANDLER_SHUTDOWN = textwrap.dedent(
+    """
+    import os, signal, sys, time
+    import botanu
+    from botanu import _stats
+    botanu.init(endpoint=sys.argv[1], instrumentations=False, shutdown_timeout=1)
+
+    def stop(signum, frame):
+        print("shutdown returned", botanu.shutdown(1), flush=True)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    with botanu.event(event_id="e", customer_id="c", workflow="Held"):
+        pass
+    with _stats.lock:  # the signal lands while the main thread is inside botanu's on_end
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(30)
+    """
+)
+
+
+def test_shutdown_from_an_app_signal_handler_is_bounded_even_when_botanus_lock_is_held(otlp_receiver):
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-c", APP_HANDLER_SHUTDOWN, otlp_receiver.endpoint],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    elapsed = time.monotonic() - started
+    assert "shutdown returned False" in result.stdout, (result.stdout, result.stderr)
+    assert elapsed < 1 + 1 + 1 + 5, elapsed  # the shutdown's budget, then the exit's, then start-up

@@ -143,7 +143,7 @@ class Logger:
         with contained("flushing botanu.Logger"):
             from botanu import _pipeline
 
-            return _pipeline.force_flush(timeout)
+            return _pipeline.bounded(lambda: _pipeline.force_flush(timeout), timeout, "Logger.flush()")
         return False
 
     def close(self, timeout: float | None = None) -> bool:
