@@ -10,7 +10,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
 
 from ..genai._install import botanu_version, install, remove
 from ._adapter import AnthropicAdapter
-from ._native import NativeContent
+from ._native import NativeSpans
 
 
 class AnthropicInstrumentor(BaseInstrumentor):
@@ -19,13 +19,14 @@ class AnthropicInstrumentor(BaseInstrumentor):
     anthropic 2.x traces its own calls (scope ``com.anthropic.sdk.python``) whenever a tracer
     provider exists; for such a client this instrumentor adds nothing, so a call never has two
     gen_ai spans. It covers clients whose tracing is off (``open_telemetry=False``,
-    ``ANTHROPIC_OPEN_TELEMETRY=false``) and SDKs older than 2.x. When the run records content,
-    the SDK's own span gets the prompt (and a non-streamed reply) as botanu's would.
+    ``ANTHROPIC_OPEN_TELEMETRY=false``) and SDKs older than 2.x. The SDK's own spans are completed
+    instead: ``gen_ai.usage.cache_creation.input_tokens``, ``gen_ai.response.finish_reasons``,
+    and, when the run records content, the prompt and the reply.
     """
 
     _adapter: AnthropicAdapter | None = None
     _installed: list[tuple[Any, Any]] | None = None
-    _native: NativeContent | None = None
+    _native: NativeSpans | None = None
 
     def instrumentation_dependencies(self) -> Collection[str]:
         return ("anthropic >= 0.30",)
@@ -38,8 +39,8 @@ class AnthropicInstrumentor(BaseInstrumentor):
         )
         adapter = AnthropicAdapter(tracer)
         self._adapter, self._installed = adapter, install("anthropic._base_client", adapter)
-        # The SDK's own spans get the run's prompt and completion when it records content.
-        self._native = NativeContent()
+        # The SDK's own spans: the current semconv names, and the run's content when it records it.
+        self._native = NativeSpans()
         self._native.install()
 
     def _uninstrument(self, **kwargs: Any) -> None:

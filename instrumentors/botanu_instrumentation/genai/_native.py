@@ -1,13 +1,15 @@
-"""What a vendor SDK's own gen_ai span lacks of the current semconv.
+"""What a vendor SDK's own gen_ai span lacks of the current semconv, read off the ended span.
 
 anthropic 2.x traces its calls itself (instrumentation scope ``com.anthropic.sdk.python``)
-and botanu adds no second span for them. Those spans already carry
-``gen_ai.usage.input_tokens`` (cached tokens included), output, cache-read and reasoning
-tokens, but name the cache write ``gen_ai.usage.cache_write.input_tokens`` instead of
-``gen_ai.usage.cache_creation.input_tokens`` and the stop reason
-``anthropic.message.stop_reason`` instead of ``gen_ai.response.finish_reasons``. The SDK
-sets them as the span ends (streams: when the stream ends), so the only place to add the
-current names is botanu's span processor, on the copy it builds at the end.
+and botanu adds no second span for them. Those spans carry ``gen_ai.usage.input_tokens``
+(cached tokens included), output, cache-read and reasoning tokens, but name the cache write
+``gen_ai.usage.cache_write.input_tokens`` instead of ``gen_ai.usage.cache_creation.input_tokens``
+and the stop reason ``anthropic.message.stop_reason`` instead of ``gen_ai.response.finish_reasons``.
+
+botanu's anthropic instrumentor adds both while the SDK's span is open (see
+``botanu_instrumentation.anthropic._native``). This function covers the spans it did not
+complete (the instrumentor disabled, a raw response, an SDK path it does not know): a span
+processor can merge its result into the copy it builds at the end (spans are immutable then).
 """
 
 from __future__ import annotations
