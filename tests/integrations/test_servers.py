@@ -215,6 +215,13 @@ def test_ok_response_carries_the_server_span_and_the_handler_sees_it(running: Ru
     seen = spans[body["span_id"]]
     while seen.span_id != server.span_id:
         seen = spans[seen.parent_span_id]
+    # The handler's log record ("handling user 7") is tied to the request: its trace, and the span
+    # the handler saw as current.
+    running.receiver.wait_for(lambda r: any(log.trace_id == trace_id for log in r.logs()), timeout=10)
+    (record,) = [log for log in running.receiver.logs() if log.trace_id == trace_id]
+    assert record.body == "handling user 7"
+    assert record.span_id == body["span_id"]
+    assert record.severity_text == "WARN"
 
 
 def test_not_found_carries_the_headers(running: Running) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 
 from opentelemetry import trace
@@ -16,6 +17,7 @@ botanu.init()
 def app(environ, start_response):  # type: ignore[no-untyped-def]
     path = environ.get("PATH_INFO", "")
     if path.startswith("/users/"):
+        logging.getLogger("app").warning("handling user %s", path.rsplit("/", 1)[-1])
         context = trace.get_current_span().get_span_context()
         ids = {"trace_id": format(context.trace_id, "032x"), "span_id": format(context.span_id, "016x")}
         body = json.dumps(ids)
