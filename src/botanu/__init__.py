@@ -118,6 +118,7 @@ def init(
     log_level: int | str | None = None,
     logs_endpoint: str | None = None,
     handle_signals: bool | None = None,
+    max_request_bytes: int | str | None = None,
     llm_prices: str | Mapping[str, Any] | None = None,
     llm_stream_usage: bool | None = None,
 ) -> Settings:
@@ -182,6 +183,9 @@ def init(
         handle_signals: When SIGTERM / SIGHUP are still at their default action (the app installs
             no handler), flush and spool within ``shutdown_timeout`` before the process dies of
             the signal (``BOTANU_HANDLE_SIGNALS``; on by default). An app's own handler always wins.
+        max_request_bytes: Largest export request (compressed, as sent; ``BOTANU_MAX_REQUEST_BYTES``,
+            default 8 MiB): larger batches are split, and a collector's 413 splits a batch too, so
+            only an item too large on its own is dropped (``too_large``).
         llm_prices: LLM prices that win over genai-prices' bundled table: a JSON (or YAML) file,
             or a mapping, of ``"provider/model"`` to ``{"input", "output", "cache_read",
             "cache_write"}`` in USD per million tokens (``BOTANU_LLM_PRICES``; a missing cache

@@ -94,6 +94,8 @@ class Settings:
     logs_endpoint: str | None = None
     # Run the exit flush on SIGTERM / SIGHUP when the app leaves them at their default action.
     handle_signals: bool = True
+    # Largest export request body (as sent); larger batches are split.
+    max_request_bytes: int = 8 * 1024 * 1024
     sources: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     def logs_url(self) -> str:
@@ -304,6 +306,13 @@ def _parse_url(raw: Any) -> str:
     return value
 
 
+def _parse_request_bytes(raw: Any) -> int:
+    value = _parse_bytes(raw)
+    if value < 1024:
+        raise SettingError("expected at least 1KB (a smaller limit would refuse every request)")
+    return value
+
+
 def _parse_bytes(raw: Any) -> int:
     """A size in bytes, optionally with a KB/MB/GB suffix (powers of 1024)."""
     if isinstance(raw, str):
@@ -421,6 +430,7 @@ _SPECS: dict[str, _Spec] = {
     "logs": _Spec(_parse_bool, "BOTANU_LOGS", (("OTEL_LOGS_EXPORTER", _logs_exporter_enabled),)),
     "log_level": _Spec(_parse_log_level, "BOTANU_LOG_LEVEL"),
     "handle_signals": _Spec(_parse_bool, "BOTANU_HANDLE_SIGNALS"),
+    "max_request_bytes": _Spec(_parse_request_bytes, "BOTANU_MAX_REQUEST_BYTES"),
     "logs_endpoint": _Spec(
         _parse_url,
         "BOTANU_LOGS_ENDPOINT",

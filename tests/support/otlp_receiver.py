@@ -127,6 +127,8 @@ class OTLPReceiver:
         self.log_requests: list[ReceivedRequest] = []
         self.default = Reply()
         self.logs_default = Reply()
+        # Like a collector's request-size limit: larger bodies are answered 413 (None: no limit).
+        self.max_body: int | None = None
         self._script: list[Reply] = []
         self._logs_script: list[Reply] = []
         self._lock = threading.Lock()
@@ -191,6 +193,8 @@ class OTLPReceiver:
             body = raw
         is_logs = handler.path.rstrip("/").endswith("/v1/logs")
         reply = self._next_reply(is_logs)
+        if self.max_body is not None and len(raw) > self.max_body:
+            reply = Reply(413)
         decoded: Any = ExportLogsServiceRequest() if is_logs else ExportTraceServiceRequest()
         try:
             decoded.ParseFromString(body)

@@ -36,6 +36,7 @@ def _exporter_arguments(settings: Settings) -> dict[str, Any]:
         "timeout": settings.export_timeout,
         "retry_window": settings.export_retry_window,  # None: DEFAULT_RETRY's window
         "retry": DEFAULT_RETRY,
+        "max_request_bytes": settings.max_request_bytes,
     }
 
 

@@ -81,6 +81,8 @@ class Attempt:
     span_count: int
     unencodable: int
     delivery: Delivery
+    # Set when the batch was split and its halves already settled (see OTLPHttpSpanExporter._split).
+    settled: Outcome | None = None
 
 
 class OTLPHttpSpanExporter(SpanExporter):
@@ -95,6 +97,9 @@ class OTLPHttpSpanExporter(SpanExporter):
         retry_window: Seconds during which one batch is retried (overrides ``retry.window``).
         retry: Backoff and probing timings (:class:`RetryPolicy`).
         spool: Where undeliverable batches are kept for replay (None: they are dropped).
+        max_request_bytes: Largest request body sent (compressed, as sent); a larger batch is split,
+            and a single item larger than this is dropped as ``too_large``. A collector answering
+            413 (payload too large) gets the batch again in halves, down to the one item it refuses.
     """
 
     # The books this exporter's items are kept in (log records have their own).
@@ -111,8 +116,10 @@ class OTLPHttpSpanExporter(SpanExporter):
         retry_window: float | None = None,
         retry: RetryPolicy | None = None,
         spool: Spool | None = None,
+        max_request_bytes: int = 8 * 1024 * 1024,
     ) -> None:
         self.endpoint = endpoint
+        self.max_request_bytes = max_request_bytes
         # For log lines: a key in the URL never reaches the log.
         self._shown_endpoint = without_secrets(endpoint)
         self._compression = compression
@@ -186,6 +193,8 @@ class OTLPHttpSpanExporter(SpanExporter):
         """
         body, count = self._encode(spans)
         payload = self._compress(body) if count else b""
+        if len(payload) > self.max_request_bytes:
+            return self._split(spans, hurry)
         if not count:
             delivery = Delivery(True, False, "nothing to send", attempts=0)
         elif self.spool is not None and self.health.is_down():
@@ -202,10 +211,37 @@ class OTLPHttpSpanExporter(SpanExporter):
                 window=window,
                 announce_outage=False,  # conclude() says what became of the batch
             )
+            if delivery.status == 413:
+                return self._split(spans, hurry)
         return Attempt(len(spans), payload, count, len(spans) - count, delivery)
+
+    def _split(self, items: Sequence[Any], hurry: threading.Event | None) -> Attempt:
+        """Send a batch too large for one request as two halves, each settled on its own.
+
+        Down to one item: an item too large on its own is dropped (``too_large``), and its
+        neighbours are delivered.
+        """
+        if len(items) <= 1:
+            if items:
+                warn_once(
+                    ("too-large", self.ledger.noun),
+                    "botanu: a %s too large for one request (max_request_bytes=%d, or refused by the "
+                    "collector with 413) was dropped (counted in botanu.stats() as 'too_large')",
+                    self.ledger.noun,
+                    self.max_request_bytes,
+                )
+            outcome = Outcome.lost(len(items), "too_large")
+        else:
+            middle = len(items) // 2
+            outcome = self.conclude(self.attempt(items[:middle], hurry=hurry)).plus(
+                self.conclude(self.attempt(items[middle:], hurry=hurry))
+            )
+        return Attempt(len(items), b"", 0, 0, Delivery(True, False, "split"), settled=outcome)
 
     def conclude(self, attempt: Attempt) -> Outcome:
         """Settle an :meth:`attempt`: count what was delivered, spool or drop the rest."""
+        if attempt.settled is not None:
+            return attempt.settled
         dropped: dict[str, int] = {}
         if attempt.unencodable:
             dropped["encode_error"] = attempt.unencodable
@@ -241,7 +277,16 @@ class OTLPHttpSpanExporter(SpanExporter):
         dropped = {"encode_error": len(spans) - count} if len(spans) > count else {}
         if not count:
             return Outcome(len(spans), dropped=dropped)
-        refused = self.spool.put(self._compress(body), count, gzipped=self._compression == "gzip")
+        payload = self._compress(body)
+        if len(payload) > self.max_request_bytes:
+            # Spool files are replayed as they are: each must fit in one request too.
+            if len(spans) == 1:
+                return Outcome.lost(1, "too_large")
+            middle = len(spans) // 2
+            return self.spool_spans(spans[:middle], reason_if_lost).plus(
+                self.spool_spans(spans[middle:], reason_if_lost)
+            )
+        refused = self.spool.put(payload, count, gzipped=self._compression == "gzip")
         self._announce_outage(refused)
         if refused is not None:
             dropped[refused] = dropped.get(refused, 0) + count
@@ -406,6 +451,8 @@ class OTLPHttpSpanExporter(SpanExporter):
                 self.after_delivery()
             return
         if not result.retryable:
+            if result.status == 413:
+                return  # too large: the batch is split and sent again (see _split)
             warn_once(
                 ("not-retryable", result.status),
                 "botanu: the collector at %s refused %d %s(s) (%s); this is not retried",

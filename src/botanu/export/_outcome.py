@@ -23,3 +23,12 @@ class Outcome:
     @classmethod
     def lost(cls, size: int, reason: str) -> Outcome:
         return cls(size, dropped={reason: size} if size else {})
+
+    def plus(self, other: Outcome) -> Outcome:
+        """The outcome of both batches together."""
+        dropped = dict(self.dropped)
+        for reason, count in other.dropped.items():
+            dropped[reason] = dropped.get(reason, 0) + count
+        return Outcome(
+            self.size + other.size, self.exported + other.exported, self.spooled + other.spooled, dropped
+        )
