@@ -25,6 +25,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from .._guard import report_failure
 from . import _attributes as A
 from ._content import capture_content
+from ._stream import RawResponseProxy, proxy_stream
 
 # OpenLLMetry marks calls its framework instrumentations already cover with this plain key.
 _SUPPRESS_LLM_KEY = "suppress_language_model_instrumentation"
@@ -217,7 +218,3 @@ def async_wrapper(adapter: Adapter) -> Callable[..., Any]:
         return returned(adapter, call, options, result, stream, True)
 
     return request
-
-
-# At the end: _stream imports Call and Adapter from this module.
-from ._stream import RawResponseProxy, proxy_stream  # noqa: E402

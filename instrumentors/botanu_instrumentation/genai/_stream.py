@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import wrapt
 
 from .._guard import report_failure
-from ._call import Adapter, Call
+
+if TYPE_CHECKING:  # _call imports this module
+    from ._call import Adapter, Call
 
 
 class StreamRecorder:
