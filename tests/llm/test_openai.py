@@ -435,3 +435,21 @@ def test_beta_namespace(api, pipeline) -> None:
         pass
     spans = p.genai(3)
     assert sorted(span.attributes["gen_ai.usage.output_tokens"] for span in spans) == [7, 11, 11]
+
+
+def test_the_stream_the_app_gets_behaves_as_the_sdks(api, pipeline) -> None:
+    import httpx2
+
+    p = pipeline()
+    stream = client(api).chat.completions.create(model=MODEL, messages=HI, stream=True)
+    assert isinstance(stream, openai.Stream)
+    assert isinstance(stream.response, httpx2.Response)
+    assert stream.response.status_code == 200
+    assert stream.response.headers["content-type"] == "text/event-stream"
+    assert iter(stream) is stream
+    stream.close()  # closed unread: the span ends now
+    stream.close()
+    (span,) = p.genai(1)
+    assert span.status_code != "ERROR"
+    with pytest.raises(httpx2.StreamClosed):  # as without botanu
+        next(stream)
