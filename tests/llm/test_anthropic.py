@@ -235,3 +235,25 @@ def test_beta_messages(api, pipeline) -> None:
     assert [span.scope for span in spans] == [BOTANU_SCOPE] * 2
     _usage(spans[0], 6)
     _usage(spans[1], 30)
+
+
+def test_native_tracing_on_async_stream_helpers(api, pipeline) -> None:
+    p = pipeline()
+
+    async def main() -> str:
+        c = anthropic.AsyncAnthropic(api_key=ANTHROPIC_KEY, base_url=api.anthropic_url, max_retries=0)
+        async with c.messages.stream(model=CLAUDE, max_tokens=64, messages=HI) as stream:
+            text = "".join([piece async for piece in stream.text_stream])
+            assert (await stream.get_final_message()).usage.output_tokens == 30
+        events = [
+            event.type
+            async for event in await c.messages.create(model=CLAUDE, max_tokens=64, messages=HI, stream=True)
+        ]
+        assert events[-1] == "message_stop"
+        return text
+
+    assert asyncio.run(main()) == TEXT
+    for span in p.genai(2):
+        assert span.scope == NATIVE_SCOPE
+        assert span.attributes["gen_ai.response.finish_reasons"] == ("end_turn",)
+        _usage(span, 30)
