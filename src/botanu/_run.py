@@ -501,11 +501,42 @@ def _end(state: _RunState | None, error: BaseException | None) -> None:
         state.span.end()
     except Exception:
         report_internal("ending a span")
-    _detach(state.token)
+    token, ctx = state.token, state.ctx
     state.token = None
     # The context refers back to this state (through the run or the step entry): dropping it
     # breaks the cycle, so the span and contexts are freed at once rather than by the cyclic GC.
     state.ctx = None
+    if token is None:
+        return
+    if ctx is None or context.get_current() is ctx:
+        _detach(token)
+        _unwind_ended_scopes()
+    else:
+        # Out of order (interleaved generators, manual __enter__/__exit__): a scope opened after
+        # this one is still current. Detaching now would put back what was current before this
+        # one and lose the later scope; instead, when the context falls back to this ended
+        # scope's, it is detached then (see _unwind_ended_scopes).
+        _ended_out_of_order[id(ctx)] = (ctx, token)
+        while len(_ended_out_of_order) > _MAX_ENDED_OUT_OF_ORDER:
+            del _ended_out_of_order[next(iter(_ended_out_of_order))]
+
+
+# Contexts of scopes that ended while a later scope was current, by identity, with their tokens.
+_ended_out_of_order: dict[int, tuple[context.Context, object]] = {}
+_MAX_ENDED_OUT_OF_ORDER = 1024
+
+
+def _unwind_ended_scopes() -> None:
+    """The current context may belong to a scope that already ended: detach it too (and so on)."""
+    if not _ended_out_of_order:
+        return
+    while True:
+        current = context.get_current()
+        entry = _ended_out_of_order.get(id(current))
+        if entry is None or entry[0] is not current:
+            return
+        del _ended_out_of_order[id(current)]
+        _detach(entry[1])
 
 
 # --------------------------------------------------------------------------- scopes
