@@ -453,3 +453,13 @@ def test_the_stream_the_app_gets_behaves_as_the_sdks(api, pipeline) -> None:
     assert span.status_code != "ERROR"
     with pytest.raises(httpx2.StreamClosed):  # as without botanu
         next(stream)
+
+
+def test_stream_usage_as_an_init_argument(api, pipeline) -> None:
+    p = pipeline(llm_stream_usage=True)
+    assert (
+        len(list(client(api).chat.completions.create(model=MODEL, messages=HI, stream=True))) == CHAT_CHUNKS
+    )
+    assert api.requests[-1].body["stream_options"] == {"include_usage": True}
+    (span,) = p.genai(1)
+    _chat_usage(span, 9, 25)
