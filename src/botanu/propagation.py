@@ -44,6 +44,7 @@ from opentelemetry.propagators.textmap import (
 
 from botanu._config import Settings
 from botanu._safety import contained, warn_once
+from botanu._tracecontext import with_conformant_tracecontext
 from botanu._tracing import with_baggage
 from botanu.integrations._headers import note_inbound_trace_id
 
@@ -450,11 +451,13 @@ _settings: Settings | None = None
 _rules_lock = threading.RLock()
 
 
-def install(settings: Settings) -> bool:
+def install(settings: Settings, *, tracecontext: bool = True) -> bool:
     """Swap the global W3C baggage propagator for botanu's; return False if there was none.
 
-    The rest of the configured propagators (``OTEL_PROPAGATORS``: tracecontext, b3 ...)
-    stay as they are. If baggage propagation is off entirely, botanu leaves it off.
+    With ``tracecontext``, the SDK's W3C trace-context propagator is swapped too, for
+    botanu's conformant one (``botanu._tracecontext``). The rest of the configured
+    propagators (``OTEL_PROPAGATORS``: b3 ...) stay as they are. If baggage propagation
+    is off entirely, botanu leaves it off.
     """
     global _redirect_patterns, _checked, _settings
     with _rules_lock:
@@ -463,12 +466,16 @@ def install(settings: Settings) -> bool:
         _redirect_patterns = replacement.allowed_hosts
         _install_redirect_guard()
         current = propagate.get_global_textmap()
-        updated = _with_botanu_baggage(current, replacement)
+        with_rules = _with_botanu_baggage(current, replacement)
+        # Trace context is set up at init (and by botanu run's configurator), also when there
+        # is no baggage propagator; the run-start check (ensure_rules) only guards identity.
+        updated = with_conformant_tracecontext(with_rules) if tracecontext else with_rules
         _checked = updated
-        if updated is current:
+        if updated is not current:
+            propagate.set_global_textmap(updated)
+        if with_rules is current:
             logger.debug("botanu: no W3C baggage propagator configured; run context stays in this process")
             return False
-        propagate.set_global_textmap(updated)
         return True
 
 
@@ -492,7 +499,7 @@ def ensure_rules() -> None:
             from botanu._config import resolve_settings
 
             settings = resolve_settings({})
-        if install(settings):
+        if install(settings, tracecontext=False):
             warn_once(
                 "propagator replaced",
                 "botanu: the W3C baggage propagator in use did not apply botanu's rules (botanu.init() not "
