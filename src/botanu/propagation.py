@@ -454,8 +454,9 @@ _rules_lock = threading.RLock()
 def install(settings: Settings, *, tracecontext: bool = True) -> bool:
     """Swap the global W3C baggage propagator for botanu's; return False if there was none.
 
-    With ``tracecontext``, the SDK's W3C trace-context propagator is swapped too, for
-    botanu's conformant one (``botanu._tracecontext``). The rest of the configured
+    The SDK's W3C trace-context propagator is swapped too, for botanu's conformant one
+    (``botanu._tracecontext``); with ``tracecontext=False`` only when the baggage
+    propagator is replaced anyway. The rest of the configured
     propagators (``OTEL_PROPAGATORS``: b3 ...) stay as they are. If baggage propagation
     is off entirely, botanu leaves it off.
     """
@@ -468,12 +469,14 @@ def install(settings: Settings, *, tracecontext: bool = True) -> bool:
         current = propagate.get_global_textmap()
         with_rules = _with_botanu_baggage(current, replacement)
         # Trace context is set up at init (and by botanu run's configurator), also when there
-        # is no baggage propagator; the run-start check (ensure_rules) only guards identity.
-        updated = with_conformant_tracecontext(with_rules) if tracecontext else with_rules
+        # is no baggage propagator. The run-start check (ensure_rules) guards identity: it
+        # leaves a set-up without baggage as it is, and swaps both when it replaces anyway.
+        replacing = with_rules is not current
+        updated = with_conformant_tracecontext(with_rules) if tracecontext or replacing else with_rules
         _checked = updated
         if updated is not current:
             propagate.set_global_textmap(updated)
-        if with_rules is current:
+        if not replacing:
             logger.debug("botanu: no W3C baggage propagator configured; run context stays in this process")
             return False
         return True

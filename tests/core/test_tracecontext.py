@@ -571,6 +571,23 @@ def test_init_installs_it_with_or_without_a_baggage_propagator(clean_botanu, glo
     assert type(propagate.get_global_textmap()) is TraceContextPropagator
 
 
+def test_a_run_replacing_a_stock_set_up_made_after_init_swaps_trace_context_too(clean_botanu, global_textmap):
+    # The app sets the stock propagators itself after init(): the run-start check puts botanu's
+    # baggage rules back and, replacing anyway, the conformant trace context with them.
+    import botanu
+
+    propagate.set_global_textmap(
+        CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+    )
+    with botanu.event(event_id="e1", customer_id="c1", workflow="W"):
+        assert _tracecontext_in(propagate.get_global_textmap())[0] is TraceContextPropagator
+    # Without a baggage propagator there is nothing to guard: the set-up is left as it is.
+    only = CompositePropagator([TraceContextTextMapPropagator()])
+    propagate.set_global_textmap(only)
+    with botanu.event(event_id="e2", customer_id="c2", workflow="W"):
+        assert propagate.get_global_textmap() is only
+
+
 def test_the_global_propagator_after_init_forwards_a_current_grammar_tracestate(
     clean_botanu, global_textmap, monkeypatch
 ):
