@@ -62,8 +62,8 @@ LARGE_MEMBER = 128
 # Flags defined by the Recommendation: sampled (Level 1) and random trace-id (Level 2).
 KNOWN_FLAGS = 0x03
 
-# One character class each, bounded: these run on text every caller chooses, so no pattern
-# here can backtrack more than a value's 256 characters.
+# These run on text every caller chooses: each is bounded, and a value's length is checked
+# before its pattern runs, so no match can backtrack over more than 256 characters.
 _KEY_RE = re.compile(r"[a-z0-9][a-z0-9_\-*/@]{0,255}")
 _VALUE_RE = re.compile(r"[\x20-\x2b\x2d-\x3c\x3e-\x7e]{0,255}[\x21-\x2b\x2d-\x3c\x3e-\x7e]")
 _HEX2_RE = re.compile(r"[0-9a-f]{2}")
