@@ -63,7 +63,7 @@ def test_bad_configuration_warns_and_falls_back(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.WARNING, logger="botanu"):
         redactor = Redactor(mode="scramble", hash_key=42, callback="nope", extra_keys=[3, "pin"])  # type: ignore[arg-type]
     assert redactor.mode == "mask" and redactor.callback is None
-    assert redactor.redact_value("pin", "1") == "…[1 char]"
+    assert redactor.redact_value("pin", "1") == "[REDACTED]"
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "unknown redaction mode" in messages and "callback must be callable" in messages
     set_strict(True)
@@ -103,7 +103,7 @@ def test_callback_has_the_final_say() -> None:
     )
     assert out["customer.note"] == f"uses {TOKEN}"
     assert out["internal.ref"] == "[INTERNAL]"
-    assert out["password"] == "…[1 char]"
+    assert out["password"] == "[REDACTED]"
     assert count == 2 and rules == ("callback", "key:password")
 
 

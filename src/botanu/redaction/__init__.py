@@ -43,7 +43,7 @@ Direct use:
 
 >>> from botanu.redaction import Redactor
 >>> Redactor().redact_text("retry with token=ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sXY")
-'retry with token=ghp_…[36 chars]'
+'retry with token=ghp_[REDACTED]'
 >>> Redactor(mode="remove").redact_url("https://bob:pw@api.example.com/v1/orders/42?api_key=abc123&page=2")
 'https://[REDACTED]@api.example.com/v1/orders/42?api_key=[REDACTED]&page=2'
 >>> Redactor(mode="hash", hash_key="k").redact_value("userPassword", "hunter2")

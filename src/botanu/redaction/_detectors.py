@@ -21,6 +21,7 @@ import base64
 import binascii
 import ipaddress
 import re
+import threading
 from collections.abc import Callable, Sequence
 
 from botanu.redaction._keys import GENERIC
@@ -34,7 +35,7 @@ from botanu.redaction._shapes import (
     is_wordy,
     looks_random,
 )
-from botanu.redaction._urls import query_findings, url_extent, url_findings
+from botanu.redaction._urls import dangling_value, query_findings, relative_extent, url_extent, url_findings
 
 
 class _Kind:
@@ -82,6 +83,11 @@ _OPENAI_RE = re.compile(r"sk-(ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")
 
 _NEEDLES = ("sk-", *_KINDS)
 
+# "?" or "#": where a scheme-less URL's query or fragment may start.
+_QUERY_MARK_RE = re.compile(r"[?#]")
+# How deep the current thread is in nested URL values (see Scanner._nested).
+_NESTING = threading.local()
+
 # "Authorization: Bearer <token>"-style credentials in free text.
 _SCHEMES: dict[str, str] = {
     "Bearer ": "bearer_token", "bearer ": "bearer_token", "BEARER ": "bearer_token",
@@ -91,7 +97,14 @@ _SCHEMES: dict[str, str] = {
 }  # fmt: skip
 _CREDENTIAL_RE = re.compile(r"[ \t]*([A-Za-z0-9._~+/\-]+=*)")
 
-_PEM_RE = re.compile(r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----")
+# Case-insensitive: hand-edited and "prettified" keys arrive as "-----begin private key-----".
+_PEM_BEGIN_RE = re.compile(r"-----begin ", re.IGNORECASE)
+_PEM_RE = re.compile(r"-----BEGIN (?:[A-Z0-9]+ ){0,3}PRIVATE KEY(?: BLOCK)?-----", re.IGNORECASE)
+_PEM_END_RE = re.compile(r"-----end ", re.IGNORECASE)
+
+# An AWS secret access key written right after its key id ("AKIA... wJalr...", a CSV row, a
+# "id:secret" pair): 40 base64 characters, separated from the id only by blanks or punctuation.
+_AWS_SECRET_AFTER_RE = re.compile(r"[\s\"',;:=|]{1,8}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
 
 # key = value / key: value / "key": "value" / key => value (see _assignments).
 _SEPARATOR_RE = re.compile(r"[:=]")
@@ -102,11 +115,31 @@ _VALUE_RE = re.compile(
       | '(?P<sq>[^'\\\n]*(?:\\.[^'\\\n]*)*)'
       | \\"(?P<edq>[^"\\\n]*)\\"
       | (?P<open>["'])(?P<rest>[^\n]*)
-      | (?P<ref>\$\{[^}\n]*\})
-      | (?P<scheme>(?i:bearer|basic|token|digest|negotiate)[ \t]+)?(?P<bare>[^\s"'&,;<>()\[\]{}\\]+)
+      | (?P<scheme>(?i:bearer|basic|token|digest|negotiate)[ \t]+)?(?P<bare>[^\s"'&,;<>()\[\]{}\\]*)
     )""",
     re.VERBOSE,
 )
+
+# Where an unquoted value after a sensitive key ends. A human-chosen secret may contain blanks and
+# any punctuation ("Tr0ub4dor&3xyz", "correct horse battery staple"), so it runs to the end of the
+# line unless the surrounding syntax ends it first:
+#   * a line end, or an escaped one / an escaped quote inside a repr or JSON string (\n, \", ...);
+#   * the start of the next pair: blanks and/or one of , ; & and then ``name=`` / ``name:`` /
+#     ``"name":`` ("password=x, user=bob", "token=x&page=2", "pwd=x user=y");
+#   * a closing bracket or quote that closes one opened before the key on the same line (and not
+#     in the value), followed by the end of the text, a blank or punctuation ("connect(password=x)",
+#     "'password=x' sent"); "password=abc)" keeps its ")" in the secret.
+# Erring on the long side is the safe side: the worst case masks some prose after a password.
+_NEXT_KEY = r"""["']?[A-Za-z_][\w.\-]{0,63}["']?[ \t]*(?:=(?!=)|:(?![/:]))"""
+_BARE_END_RE = re.compile(
+    r"[\r\n]|\\[nrt\"']"
+    r"|[ \t]*[,;&][ \t]*(?=" + _NEXT_KEY + r")|[ \t]+(?=" + _NEXT_KEY + r")"
+    r"|[)\]}>\"'](?=$|[\s,;&)\]}>\"'.:]|\\[nrt\"'])"
+)
+_OPENERS = {")": "(", "]": "[", "}": "{", ">": "<"}
+# The first unquoted token (how far a *generic* key's value goes: key=, signature= carry
+# machine-made tokens, which never contain blanks).
+_TOKEN_END_RE = re.compile(r"[\s\"'&,;<>()\[\]{}\\]")
 
 # Starts with a character class (not a look-behind) so the regex engine can skip non-digits fast.
 _CARD_RE = re.compile(r"[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
@@ -155,15 +188,19 @@ class Scanner:
         query string, e.g. ``url.query``).
         """
         out: list[Finding] = []
-        if "PRIVATE KEY" in text:
+        if "-----" in text:
             _pem(text, out)
+        # Where URLs are (their own rules apply there: "&" ends a value in a query, not in prose).
+        spans: list[tuple[int, int]] = []
         if shape == "text":
             if "://" in text:
-                self._urls(text, out)
+                self._urls(text, out, spans)
+            if "?" in text or "#" in text:
+                self._relative_urls(text, out, spans)
         elif shape == "url":
-            url_findings(text, 0, len(text), self._param_rule, out, self._query_cache)
+            url_findings(text, 0, len(text), self._param_rule, out, self._query_cache, self._nested)
         else:
-            query_findings(text, self._param_rule, out)
+            query_findings(text, self._param_rule, out, self._nested)
         # The needle checks are written out (not looped) because this is the hot path: most
         # strings fail every one of them, and a chain of ``in`` tests is the cheapest way to know.
         if (
@@ -196,7 +233,7 @@ class Scanner:
                 if word in text:
                     _scheme_credentials(text, word, rule, out)
         if shape == "text" and (":" in text or "=" in text):
-            self._assignments(text, out)
+            self._assignments(text, out, spans)
         if (
             len(text) >= 13
             and len(text.encode("utf-8", "surrogatepass").translate(None, _NON_DIGIT_BYTES)) >= 13
@@ -210,21 +247,74 @@ class Scanner:
                 _custom(text, pattern, f"custom_pattern_{index}", out)
         return out
 
-    def _urls(self, text: str, out: list[Finding]) -> None:
+    def _urls(self, text: str, out: list[Finding], spans: list[tuple[int, int]]) -> None:
         sep = text.find("://")
         while sep >= 0:
             start, end = url_extent(text, sep)
-            url_findings(text, start, end, self._param_rule, out, self._query_cache)
+            self._url_at(text, start, end, out, spans)
             sep = text.find("://", max(end, sep + 3))
 
-    def _assignments(self, text: str, out: list[Finding]) -> None:
-        """``key=value``, ``key: value``, ``"key": "value"``, ``key => value`` where key is sensitive."""
+    def _relative_urls(self, text: str, out: list[Finding], spans: list[tuple[int, int]]) -> None:
+        """Scheme-less URLs with a query or fragment (HTTP clients' error messages print the
+        request target alone: ``Max retries exceeded with url: /oauth/token?code=...``)."""
+        absolute = list(spans)
+        index = 0
+        for mark in _QUERY_MARK_RE.finditer(text):
+            at = mark.start()
+            if spans and at < spans[-1][1]:
+                continue  # inside the URL found last
+            while index < len(absolute) and absolute[index][1] <= at:
+                index += 1
+            if index < len(absolute) and absolute[index][0] <= at:
+                continue  # inside an absolute URL, already done
+            extent = relative_extent(text, at)
+            if extent is None:
+                continue
+            self._url_at(text, extent[0], extent[1], out, spans)
+        spans.sort()
+
+    def _url_at(
+        self, text: str, start: int, end: int, out: list[Finding], spans: list[tuple[int, int]]
+    ) -> None:
+        url_findings(text, start, end, self._param_rule, out, self._query_cache, self._nested)
+        if text[end - 1 : end] == "=":
+            dangling = dangling_value(text, start, end, self._param_rule)
+            if dangling is not None:
+                out.append(dangling)
+        spans.append((start, end))
+
+    def _nested(self, value: str) -> bool:
+        """Does a URL parameter's (decoded) value hold a secret? Depth-limited: each layer of
+        nesting is scanned by a fresh call, and past three layers the value counts as secret."""
+        depth = getattr(_NESTING, "depth", 0)
+        if depth >= 3:
+            return True  # fail closed: nobody nests URLs this deep by accident
+        _NESTING.depth = depth + 1
+        try:
+            return bool(self.findings(value))
+        finally:
+            _NESTING.depth = depth
+
+    def _assignments(self, text: str, out: list[Finding], spans: list[tuple[int, int]]) -> None:
+        """``key=value``, ``key: value``, ``"key": "value"``, ``key => value`` where key is sensitive.
+
+        Separators inside a URL are left to the URL rules (``spans``, sorted), which know that
+        "&" ends a query value.
+        """
         resume = 0
         length = len(text)
+        index = 0
         for match in _SEPARATOR_RE.finditer(text):
             at = match.start()
             if at < resume or at == 0:
                 continue
+            if spans:
+                while index < len(spans) and spans[index][1] <= at:
+                    index += 1
+                # A value that starts inside the URL is the URL rules' business; one that starts
+                # where the URL ended ("?password=<x>": "<" ends a URL) is not.
+                if index < len(spans) and spans[index][0] <= at and at + 1 < spans[index][1]:
+                    continue
             after = at + 1
             nxt = text[after] if after < length else ""
             if text[at] == ":":
@@ -246,7 +336,7 @@ class Scanner:
             value = _VALUE_RE.match(text, after)
             if value is None:
                 continue
-            found = _value_finding(value, rule)
+            found = _value_finding(text, value, rule)
             if found is not None:
                 out.append(found)
                 resume = found[1]
@@ -269,22 +359,24 @@ def _key_before(text: str, at: int) -> str:
     return match.group()[::-1] if match else ""
 
 
-def _value_finding(value: re.Match[str], rule: str) -> Finding | None:
-    if value.group("ref") is not None:
-        return None  # ${VARIABLE}: a reference to a secret, not the secret
+def _value_finding(text: str, value: re.Match[str], rule: str) -> Finding | None:
     for group in ("dq", "sq", "edq", "rest"):
         if value.group(group) is not None:
             start, end = value.span(group)
-            secret = value.group(group)
             hint = ""
             break
     else:
-        start, end = value.span("bare")
-        secret = value.group("bare")
+        start = value.start("bare")
         hint = value.group("scheme") or ""
+        if rule is GENERIC:
+            stop = _TOKEN_END_RE.search(text, start)
+            end = stop.start() if stop else len(text)
+        else:
+            end = _bare_end(text, start)
         if hint:
             start = value.start("scheme")
-    if is_not_a_secret(secret.strip()):
+    secret = text[start:end]
+    if is_not_a_secret(secret[len(hint) :].strip()):
         return None
     if rule is GENERIC:
         if not looks_random(secret):
@@ -293,21 +385,53 @@ def _value_finding(value: re.Match[str], rule: str) -> Finding | None:
     return (start, end, rule, hint)
 
 
+def _bare_end(text: str, start: int) -> int:
+    """End of an unquoted value after a sensitive key (see ``_BARE_END_RE``)."""
+    position = start
+    before: str | None = None
+    while True:
+        stop = _BARE_END_RE.search(text, position)
+        if stop is None:
+            end = len(text)
+            break
+        at = stop.start()
+        closer = text[at]
+        if closer in _OPENERS or closer == '"' or closer == "'":
+            # A closer ends the value only if it closes something opened before the key on the
+            # same line ("f(password=x)", "'password=x'"); otherwise it is part of the secret
+            # ("password=abc)", "password=it's").
+            if before is None:
+                line_start = text.rfind("\n", max(0, start - 1024), start) + 1
+                before = text[max(line_start, start - 1024) : start]
+            opener = _OPENERS.get(closer, closer)
+            opened = before.count(opener) - (before.count(closer) if opener != closer else 0)
+            if opener == closer:
+                opened %= 2
+            if opened <= 0 or (opener != closer and opener in text[start:at]):
+                position = at + 1
+                continue
+        end = at
+        break
+    while end > start and text[end - 1] in " \t":
+        end -= 1
+    return end
+
+
 def _pem(text: str, out: list[Finding]) -> None:
-    begin = text.find("-----BEGIN ")
-    while begin >= 0:
+    for begin_match in _PEM_BEGIN_RE.finditer(text):
+        begin = begin_match.start()
+        if out and out[-1][2] == "private_key" and begin < out[-1][1]:
+            continue  # inside the key already found
         match = _PEM_RE.match(text, begin)
         if match is None:
-            begin = text.find("-----BEGIN ", begin + 1)
             continue
-        end_marker = text.find("-----END ", match.end())
-        if end_marker < 0:
+        end_marker = _PEM_END_RE.search(text, match.end())
+        if end_marker is None:
             end = len(text)  # a truncated key: everything after the header is key material
         else:
-            close = text.find("-----", end_marker + 9)
+            close = text.find("-----", end_marker.end())
             end = close + 5 if close >= 0 else len(text)
         out.append((begin, end, "private_key", ""))
-        begin = text.find("-----BEGIN ", end)
 
 
 def _tokens(text: str, needle: str, out: list[Finding]) -> None:
@@ -326,7 +450,14 @@ def _vendor(text: str, at: int, kind: _Kind) -> Finding | None:
     match = kind.pattern.match(text, at)
     if match is None:
         return None
-    return (at, match.end(), kind.rule, text[at : at + kind.hint_len])
+    end = match.end()
+    if kind is _AWS:
+        # The secret key right after its id (no key name in between): the finding covers both,
+        # so the id's hint is kept and the secret goes with it.
+        pair = _AWS_SECRET_AFTER_RE.match(text, end)
+        if pair is not None and char_classes(pair.group(1)) >= 2 and not is_wordy(pair.group(1)):
+            end = pair.end()
+    return (at, end, kind.rule, text[at : at + kind.hint_len])
 
 
 def _openai(text: str, at: int) -> Finding | None:

@@ -563,7 +563,10 @@ class Redactor:
             tally.append((rule,))
             replacement = self._whole_cache.get(value)
             if replacement is None:
-                replacement = self._replacer.replace(value, self._hint(value))
+                # A value of a recognised format keeps its public hint and length; anything else
+                # under a secret key may be human-chosen, so its length is not shown either.
+                hint = self._hint(value)
+                replacement = self._replacer.replace(value, hint, bool(hint))
                 if len(value) <= _CACHEABLE_LEN:
                     _remember(self._whole_cache, value, replacement)
             return replacement
@@ -571,10 +574,10 @@ class Redactor:
             if not value:
                 return value
             tally.append((rule,))
-            return self._replacer.replace(bytes(value).decode("latin-1"))
+            return self._replacer.replace(bytes(value).decode("latin-1"), length=False)
         if isinstance(value, (int, float)):
             tally.append((rule,))
-            return self._replacer.replace(str(value))
+            return self._replacer.replace(str(value), length=False)
         if depth >= _MAX_DEPTH:
             tally.append(("depth_limit",))
             return TOO_DEEP
@@ -583,7 +586,7 @@ class Redactor:
         if isinstance(value, Sequence):
             return tuple(self._whole(v, rule, tally, depth + 1) for v in value)
         tally.append((rule,))
-        return self._replacer.replace(str(value))
+        return self._replacer.replace(str(value), length=False)
 
     def _hint(self, value: str) -> str:
         """A public prefix for a whole secret value, only if a detector recognises the whole value."""

@@ -3,7 +3,11 @@
 * ``mask`` (default): a short non-secret hint and the number of hidden characters, e.g.
   ``sk-ant-…[93 chars]`` or ``Bearer …[36 chars]``. The hint is only ever a fixed, public
   prefix (a vendor's key prefix, an auth scheme word) and is empty otherwise (``…[7 chars]``);
-  no character of the secret's random part is kept.
+  no character of the secret's random part is kept. The length is shown only for secrets
+  of a recognised format (a vendor key, a JWT, a card number), whose length is public anyway.
+  A secret found by its *name* (``password=...``, ``?token=...``, a ``password`` attribute,
+  URL userinfo) may be human-chosen, and its length would narrow a guess: it becomes
+  ``[REDACTED]`` (after the public hint, if any: ``Bearer [REDACTED]``).
 * ``remove``: ``[REDACTED]``.
 * ``hash``: ``[HMAC:<12 hex>]``, a keyed HMAC-SHA256 of the secret, so equal secrets can be
   correlated across spans without being recoverable. The key comes from settings
@@ -37,7 +41,8 @@ class Replacer:
         self.mode = mode
         self._key = hash_key or _PROCESS_HASH_KEY
 
-    def replace(self, secret: str, hint: str = "") -> str:
+    def replace(self, secret: str, hint: str = "", length: bool = True) -> str:
+        """The replacement for ``secret``; ``length=False`` keeps its length out of a mask."""
         if self.mode == "remove":
             return REDACTED
         if self.mode == "hash":
@@ -45,8 +50,22 @@ class Replacer:
             return "[HMAC:" + digest.hexdigest()[:12] + "]"
         if hint and not secret.startswith(hint):  # defensive: a hint must be the secret's own prefix
             hint = ""
+        if not length:
+            return hint + REDACTED
         hidden = len(secret) - len(hint)
         return f"{hint}…[{hidden} {'char' if hidden == 1 else 'chars'}]"
+
+
+# Rules that find a secret by the name it is stored under, not by its format: see ``mask`` above.
+_NAMED_RULES = frozenset({"key_value", "url_query", "url_userinfo", "url_nested"})
+
+
+def shows_length(rules: list[str] | tuple[str, ...]) -> bool:
+    """May a mask show the hidden length of a region found by ``rules``? (Only for known formats.)"""
+    for rule in rules:
+        if rule.startswith("key:") or rule in _NAMED_RULES or rule.startswith("custom"):
+            return False
+    return True
 
 
 def render(text: str, findings: list[Finding], replacer: Replacer, tally: list[tuple[str, ...]]) -> str:
@@ -71,13 +90,13 @@ def render(text: str, findings: list[Finding], replacer: Replacer, tally: list[t
                 rules.append(f_rule)
             continue
         pieces.append(text[last:start])
-        pieces.append(replacer.replace(text[start:end], hint))
+        pieces.append(replacer.replace(text[start:end], hint, shows_length(rules)))
         tally.append(tuple(rules))
         last = end
         start, end, rule, hint = f_start, f_end, f_rule, _f_hint
         rules = [rule]
     pieces.append(text[last:start])
-    pieces.append(replacer.replace(text[start:end], hint))
+    pieces.append(replacer.replace(text[start:end], hint, shows_length(rules)))
     tally.append(tuple(rules))
     pieces.append(text[end:])
     return "".join(pieces)

@@ -20,12 +20,32 @@ _WORD_PARTS_RE = re.compile(r"[_\-.:/ ~+]+")
 _PLACEHOLDER_RE = re.compile(
     r"(?:[A-Za-z0-9_\-. ]{0,32}…\[\d+ chars?\]|\[REDACTED\]|\[HMAC:[0-9a-f]{12}\]|\[REDACTED: [a-z ]+\])"
 )
-# Values after ``password=`` that are clearly not a password: empty markers, booleans, masks,
-# format placeholders and variable references.
+# Values after ``password=`` that are not a password. Deliberately narrow, because a real
+# password may well start with ``$`` or sit in brackets (``$ecretPass99``, ``{abc}``, ``<pw>``):
+#
+# * empty markers and booleans: null, none, nil, true, false, undefined, n/a, ?, ..., …;
+# * masks: ``***``, ``xxx``, ``•••``;
+# * printf / logging format fields: ``%s``, ``%d``, ``%r``, ``%(name)s``, and the empty or
+#   positional ``str.format`` fields ``{}`` / ``{0}`` (not ``{word}``: that is a password too);
+# * references to a secret kept elsewhere, in the syntax of the tools that resolve them:
+#   ``$NAME`` with an all-caps environment-variable name (``$ecretPass99`` is not one),
+#   ``${NAME}`` / ``${a.b}`` (shell, Terraform, Spring: identifier or dotted path only, so
+#   ``${X:-hunter2}`` with a default value is *not* skipped), ``{{ name }}`` / ``${{ a.b }}``
+#   templates (Jinja, Helm, GitHub Actions: a dotted identifier and optional ``| filter``s);
+# * redaction markers: a marker word alone or in ``<>`` / ``[]`` (``<redacted>``, ``[FILTERED]``,
+#   ``<your-api-key>``), never an arbitrary bracketed word.
+_MARKER_WORDS = (
+    r"(?:(?:your|my)[ _-])?(?:redacted|filtered|hidden|masked|removed|omitted|scrubbed|sanitized|"
+    r"sanitised|censored|secret|password|passwd|token|api[ _-]?key|key|credentials?|value|none|null|"
+    r"empty|placeholder)"
+)
 _NOT_A_SECRET_RE = re.compile(
-    r"(?:null|none|nil|true|false|undefined|n/?a|\*+|x{3,}|•+|%[sdr]|\{\w*\}|\$\{[^}]*\}|\$\w+|<[^<>]*>|"
-    r"\?|\.{3}|…|\[\w+\]|redacted|hidden|masked)",
-    re.IGNORECASE,
+    r"(?i:null|none|nil|true|false|undefined|n/?a|redacted|filtered|hidden|masked)"
+    r"|\*+|[xX]{3,}|•+|\?|\.{3}|…"
+    r"|%[sdrif]|%\([A-Za-z_]\w*\)[sdrif]|\{[0-9]*\}"
+    r"|\$[A-Z_][A-Z0-9_]+|\$\{[A-Za-z_][\w.]*\}"
+    r"|\$?\{\{[ \t]*[A-Za-z_][\w.]*(?:[ \t]*\|[ \t]*[A-Za-z_]\w*)*[ \t]*\}\}"
+    r"|<(?i:" + _MARKER_WORDS + r")>|\[(?i:" + _MARKER_WORDS + r")\]"
 )
 
 
@@ -40,7 +60,11 @@ def is_placeholder(text: str) -> bool:
 
 
 def is_not_a_secret(text: str) -> bool:
-    """True for values such as ``null``, ``***``, ``%s`` or ``${DB_PASSWORD}``."""
+    """True for values such as ``null``, ``***``, ``%s``, ``$DB_PASSWORD`` or ``${DB_PASSWORD}``.
+
+    Case matters for ``$NAME`` (environment variables are upper case by convention, and that is
+    what tells ``$DB_PASSWORD`` from ``$ecretPass99``), so that branch is checked case-sensitively.
+    """
     return not text or _NOT_A_SECRET_RE.fullmatch(text) is not None or is_placeholder(text)
 
 

@@ -23,6 +23,10 @@ _TRAILING_PUNCTUATION = ".,;:!?'\""
 _CLOSERS = {")": "(", "]": "[", "}": "{"}
 _PARAM_SPLIT_RE = re.compile(r"[&;]")
 
+# Asks the caller whether a (decoded) nested value holds a secret: set by the Scanner, which
+# scans it as free text (one level of nesting at a time, bounded by the Scanner's depth).
+Nested = Callable[[str], bool]
+
 
 def url_extent(text: str, sep: int) -> tuple[int, int]:
     """Start and end of the URL whose ``://`` is at ``sep`` inside free text."""
@@ -32,17 +36,72 @@ def url_extent(text: str, sep: int) -> tuple[int, int]:
         start -= 1
     match = URL_BODY_RE.match(text, sep + 3)
     end = match.end() if match else sep + 3
-    # Trailing punctuation belongs to the prose ("see https://x/y."), and so does a closing
-    # bracket the URL did not open ("(see https://x/y)"). Bounded: at most 16 characters.
+    return start, _trim_end(text, start, end, sep + 3)
+
+
+def _trim_end(text: str, start: int, end: int, floor: int) -> int:
+    """``end`` moved back over punctuation that belongs to the prose around a URL.
+
+    Trailing punctuation belongs to the prose ("see https://x/y."), and so does a closing
+    bracket the URL did not open ("(see https://x/y)"). Bounded: at most 16 characters.
+    """
     for _ in range(16):
-        if end <= sep + 3:
+        if end <= floor:
             break
         last = text[end - 1]
         unopened = last in _CLOSERS and text.count(_CLOSERS[last], start, end) < text.count(last, start, end)
         if not (last in _TRAILING_PUNCTUATION or unopened):
             break
         end -= 1
-    return start, end
+    return end
+
+
+# A URL without a scheme is only recognised by its query or fragment: "?" or "#" directly followed
+# by a parameter name and "=" ("/oauth/token?code=...", "/cb#access_token=..."). A "?" in prose
+# ("why? because=...") has a blank after it, so it never matches.
+_PARAM_START_RE = re.compile(r"[^\s=&#?\"'<>\\`]{1,128}=")
+# The URL's start, found backwards: one anchored match on the reversed window before the "?".
+_URL_BACKWARDS_RE = re.compile(r"[^\s\"'<>\\`]*")
+_RELATIVE_LOOKBACK = 2048
+
+
+def relative_extent(text: str, mark: int) -> tuple[int, int] | None:
+    """Start and end of a scheme-less URL (a path, or host and path) whose "?" / "#" is at ``mark``.
+
+    None when what follows the mark is not a parameter. The path is searched back at most
+    2 KB (a longer path is cut there: its query, where secrets sit, is still examined whole).
+    """
+    if _PARAM_START_RE.match(text, mark + 1) is None:
+        return None
+    window = text[max(0, mark - _RELATIVE_LOOKBACK) : mark][::-1]
+    back = _URL_BACKWARDS_RE.match(window)
+    start = mark - (back.end() if back else 0)
+    match = URL_BODY_RE.match(text, mark)
+    end = match.end() if match else mark + 1
+    return start, _trim_end(text, start, end, mark + 1)
+
+
+_DANGLING_END_RE = re.compile(r"[\s&#]")
+
+
+def dangling_value(
+    text: str, start: int, end: int, param_rule: Callable[[str], str | None]
+) -> Finding | None:
+    """The value of a secret parameter that starts with a character ending a URL in prose.
+
+    ``?code=<x>`` or ``?password="x"`` in a message: the URL's extent stops right after ``=``,
+    so without this the value would be nobody's business. It runs to the next blank or ``&``.
+    """
+    if end >= len(text) or end - start < 3 or text[end - 1] != "=" or text[end].isspace():
+        return None
+    name_start = max(text.rfind(mark, start, end - 1) for mark in "?&;#") + 1
+    if name_start <= start:
+        return None
+    rule = param_rule(text[name_start : end - 1])
+    if rule is None:
+        return None
+    stop = _DANGLING_END_RE.search(text, end)
+    return (end, stop.start() if stop else len(text), rule, "")
 
 
 def url_findings(
@@ -52,6 +111,7 @@ def url_findings(
     param_rule: Callable[[str], str | None],
     out: list[Finding],
     query_cache: dict[str, tuple[Finding, ...]] | None = None,
+    nested: Nested | None = None,
 ) -> None:
     """Append findings for the URL (absolute or relative) that spans ``text[start:end]``.
 
@@ -81,13 +141,13 @@ def url_findings(
     if query_at >= 0:
         query_end = hash_at if hash_at > query_at else end
         if query_cache is None:
-            _param_findings(text, query_at + 1, query_end, param_rule, out)
+            _param_findings(text, query_at + 1, query_end, param_rule, out, nested=nested)
         else:
             query = text[query_at + 1 : query_end]
             found = query_cache.get(query)
             if found is None:
                 fresh: list[Finding] = []
-                _param_findings(query, 0, len(query), param_rule, fresh)
+                _param_findings(query, 0, len(query), param_rule, fresh, nested=nested)
                 found = tuple(fresh)
                 if len(query_cache) >= 1024:
                     query_cache.clear()
@@ -97,12 +157,14 @@ def url_findings(
                 out.append((f_start + offset, f_end + offset, rule, hint))
     if hash_at >= 0 and text.find("=", hash_at, end) >= 0:
         # OAuth implicit flow puts access_token=... in the fragment.
-        _param_findings(text, hash_at + 1, end, param_rule, out)
+        _param_findings(text, hash_at + 1, end, param_rule, out, nested=nested)
 
 
-def query_findings(text: str, param_rule: Callable[[str], str | None], out: list[Finding]) -> None:
+def query_findings(
+    text: str, param_rule: Callable[[str], str | None], out: list[Finding], nested: Nested | None = None
+) -> None:
     """Findings for a bare query string such as the value of ``url.query`` (``a=1&token=x``)."""
-    _param_findings(text, 0, len(text), param_rule, out)
+    _param_findings(text, 0, len(text), param_rule, out, nested=nested)
 
 
 def _path_findings(
@@ -132,6 +194,7 @@ def _param_findings(
     param_rule: Callable[[str], str | None],
     out: list[Finding],
     separators: str = "&;",
+    nested: Nested | None = None,
 ) -> None:
     position = start
     query = text[start:end]
@@ -149,9 +212,34 @@ def _param_findings(
         if "%" in name or "+" in name:
             name = urllib.parse.unquote_plus(name)
         rule = param_rule(name)
-        if rule is None:
-            continue
         value = piece[equals + 1 :]
+        if rule is None:
+            # A parameter whose value is itself a URL or a query (OAuth's redirect_uri, a login
+            # page's next=, often percent-encoded once or twice) carries that URL's secrets.
+            if nested is not None and _may_nest(value) and nested(_decoded(value)):
+                out.append((piece_start + equals + 1, piece_start + len(piece), "url_nested", ""))
+            continue
         if is_not_a_secret(urllib.parse.unquote_plus(value) if "%" in value or "+" in value else value):
             continue
         out.append((piece_start + equals + 1, piece_start + len(piece), rule, ""))
+
+
+def _may_nest(value: str) -> bool:
+    """Cheap test: could this parameter value hold a URL or a query (encoded or not)?"""
+    if len(value) < 8:
+        return False
+    if "%" in value:
+        return True
+    return "://" in value or "?" in value or "=" in value
+
+
+def _decoded(value: str) -> str:
+    """``value`` percent-decoded until stable (at most three layers: redirect chains double-encode)."""
+    for _ in range(3):
+        if "%" not in value and "+" not in value:
+            break
+        decoded = urllib.parse.unquote_plus(value)
+        if decoded == value:
+            break
+        value = decoded
+    return value
