@@ -256,6 +256,7 @@ PASSWORD_CHARS = _ALNUM + "&;,()[]{}<> !#$%*+-./?@^_|~"
 def test_a_free_text_secret_is_masked_to_its_end_and_its_length_is_not_shown(
     secret: str, key: str, separator: str, prefix: str, redactor: Redactor
 ) -> None:
+    assume(not (separator == ":" and secret.startswith("//")))  # "password://x" reads as a URL scheme
     text = f"{prefix}{key}{separator}{secret}\nnext line"
     out = redactor.redact_text(text)
     assert out == f"{prefix}{key}{separator}[REDACTED]\nnext line"

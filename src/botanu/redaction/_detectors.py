@@ -318,7 +318,7 @@ class Scanner:
             after = at + 1
             nxt = text[after] if after < length else ""
             if text[at] == ":":
-                if nxt == "/" or nxt == ":" or text[at - 1] == ":":
+                if nxt == ":" or text[at - 1] == ":" or (nxt == "/" and text.startswith("//", after)):
                     continue  # a URL scheme, IPv6 or C++ scope, not an assignment
                 if nxt == "=":
                     after += 1
