@@ -208,7 +208,7 @@ def shutdown(timeout: float | None = None) -> bool:
     left in memory or in the spool and none was dropped. Safe to call more than once; also
     run automatically at interpreter exit.
     """
-    return _pipeline.bounded(lambda: _pipeline.shutdown(timeout), timeout, "shutdown()")
+    return _pipeline.shutdown_from_app(timeout)
 
 
 def force_flush(timeout: float | None = None) -> bool:

@@ -36,7 +36,7 @@ from botanu._enricher import RunEnricher
 from botanu._tracing import INSTRUMENTATION_NAME, reset_tracer
 from botanu._version import __version__
 from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
-from botanu.export._fork import install_stop_handlers, on_exit_without_atexit, remove_stop_handlers
+from botanu.export._fork import exiting, install_stop_handlers, on_exit_without_atexit, remove_stop_handlers
 from botanu.llm import LlmRunEnricher, cost_stage
 
 logger = logging.getLogger("botanu")
@@ -402,7 +402,7 @@ def _register_atexit() -> None:
 
 
 def _at_exit() -> None:
-    with _safety.contained("flushing at exit"):
+    with exiting(), _safety.contained("flushing at exit"):
         shutdown()
 
 
@@ -458,8 +458,6 @@ def shutdown(timeout: float | None = None) -> bool:
         active = _active
         _active = None
         _run.set_run_id_listener(None)
-    with _safety.contained("removing the stop-signal handler"):
-        remove_stop_handlers()
     if active is None or active.processors is None:
         return True
     processors = active.processors
@@ -506,6 +504,19 @@ def shutdown(timeout: float | None = None) -> bool:
 
 
 _MAX_WAIT = 3600.0
+
+
+def shutdown_from_app(timeout: float | None) -> bool:
+    """``botanu.shutdown()``: bounded, then SIGTERM/SIGHUP get their default action back.
+
+    Only after the flush: a stop signal during it still finds botanu's handler, which defers
+    to the exit under way instead of letting the default action kill the process mid-flush.
+    (At interpreter exit the handler simply stays: the process is ending anyway.)
+    """
+    result = bounded(lambda: shutdown(timeout), timeout, "shutdown()")
+    with _safety.contained("removing the stop-signal handler"):
+        remove_stop_handlers()
+    return result
 
 
 def bounded(work: Callable[[], bool], timeout: float | None, what: str) -> bool:

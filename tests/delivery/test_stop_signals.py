@@ -203,4 +203,5 @@ def test_pool_as_a_context_manager_delivers_every_worker_span(tmp_path, otlp_rec
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "190"
     spans = otlp_receiver.wait_for_spans(20, timeout=5)
-    assert sorted(s.attributes["botanu.event_id"] for s in spans) == sorted(f"job-{i}" for i in range(20))
+    events = sorted(s.attributes["botanu.event_id"] for s in spans)
+    assert events == sorted(f"job-{i}" for i in range(20)), result.stderr

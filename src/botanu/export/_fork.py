@@ -35,7 +35,7 @@ import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 
@@ -152,12 +152,13 @@ def _report_unfinished_exit() -> None:
 
 
 def _exit_work() -> None:
-    for hook in list(_exit_hooks):
-        with contextlib.suppress(Exception):
-            hook()
-    for flusher in list(_flushers):
-        with contextlib.suppress(Exception):
-            flusher.flush_before_exit()
+    with exiting():
+        for hook in list(_exit_hooks):
+            with contextlib.suppress(Exception):
+                hook()
+        for flusher in list(_flushers):
+            with contextlib.suppress(Exception):
+                flusher.flush_before_exit()
 
 
 def _exit_budget() -> float:
@@ -281,7 +282,35 @@ def remove_stop_handlers() -> None:
         _stop_handled.discard(signum)
 
 
+@contextlib.contextmanager
+def exiting() -> Iterator[None]:
+    """Mark botanu's exit work as running here (the atexit hook, the exit thread).
+
+    A stop signal landing meanwhile must not start the exit work a second time: its handler
+    runs on top of the interrupted exit, which may hold the very locks the second one needs.
+    It is deferred instead, and raised when the exit work is done.
+    """
+    _exit_depth.append(None)
+    try:
+        yield
+    finally:
+        _exit_depth.pop()
+        if not _exit_depth and _deferred_signals:
+            signum = _deferred_signals.pop()
+            _deferred_signals.clear()
+            with contextlib.suppress(ValueError, OSError):
+                signal.signal(signum, signal.SIG_DFL)
+            _inner_raise_signal(signum)
+
+
+_exit_depth: list[None] = []  # non-empty while the exit work runs (a list: appends are atomic)
+_deferred_signals: list[int] = []
+
+
 def _on_stop_signal(signum: int, frame: object) -> None:
+    if _exit_depth:
+        _deferred_signals.append(signum)  # the exit under way ends the process when it is done
+        return
     try:
         _run_exit_work()
     finally:

@@ -41,6 +41,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from botanu import _stats
 from botanu._safety import warn_once
 from botanu._version import __version__
+from botanu.export._deadline import new_session, post_within
 from botanu.export._fork import after_fork_in_child
 from botanu.export._outcome import Outcome
 from botanu.export._retry import RETRYABLE_STATUSES, CollectorHealth, RetryPolicy, parse_retry_after
@@ -147,7 +148,7 @@ class OTLPHttpSpanExporter(SpanExporter):
 
     @staticmethod
     def _new_session() -> requests.Session:
-        session = requests.Session()
+        session = new_session()  # each request also has a deadline in all (see _deadline)
         # The environment (proxies, netrc credentials) must not redirect or decorate
         # export traffic: botanu sends exactly what was configured, to where it was configured.
         session.trust_env = False
@@ -405,8 +406,15 @@ class OTLPHttpSpanExporter(SpanExporter):
         _stats.add("export_requests")
         try:
             with suppress_instrumentation(), suppress_http_instrumentation():
-                response = self._session.post(
-                    self.endpoint, data=payload, headers=headers, timeout=timeout, allow_redirects=False
+                # ``timeout`` bounds each socket operation; the deadline bounds the whole request.
+                response = post_within(
+                    self._session,
+                    timeout,
+                    self.endpoint,
+                    data=payload,
+                    headers=headers,
+                    timeout=timeout,
+                    allow_redirects=False,
                 )
         except requests.exceptions.Timeout:
             return Delivery(False, True, "the collector did not answer in time", None, attempt)
