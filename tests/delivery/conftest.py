@@ -93,6 +93,11 @@ def make_pipeline(clean_botanu: None, tmp_path: Path) -> Iterator[Callable[..., 
     yield make
     for pipeline in created:
         pipeline.shutdown(0.5)
+    for pipeline in created:
+        # A replay still in flight would settle into the next test's (reset) counters.
+        thread = getattr(pipeline.replayer, "_thread", None)
+        if thread is not None:
+            thread.join(5)
 
 
 def assert_accounted(spool: Spool | None = None) -> dict[str, Any]:

@@ -95,9 +95,24 @@ def test_spans_after_shutdown_are_counted(make_pipeline, otlp_receiver):
     assert pipeline.processor.force_flush(100) is False
 
 
+def test_a_full_queue_overflows_into_the_spool_not_the_floor(make_pipeline, otlp_receiver, caplog):
+    otlp_receiver.default = Reply(200, delay=0.3)
+    pipeline = make_pipeline(
+        otlp_receiver.endpoint, replay=False, max_queue_size=20, max_export_batch_size=5, timeout=5
+    )
+    pipeline.spans(200)
+    assert pipeline.flush(10) is False  # some went to the spool: not delivered yet
+    snap = assert_accounted(pipeline.spool)
+    assert snap["dropped"].get("queue_full", 0) == 0, snap
+    assert snap["spooled"] > 0
+    assert snap["exported"] + snap["spooled"] == 200
+
+
 def test_full_queue_drops_are_counted_and_fail_the_flush(make_pipeline, otlp_receiver, caplog):
     otlp_receiver.default = Reply(200, delay=0.3)
-    pipeline = make_pipeline(otlp_receiver.endpoint, max_queue_size=20, max_export_batch_size=5, timeout=5)
+    pipeline = make_pipeline(
+        otlp_receiver.endpoint, spool=False, max_queue_size=20, max_export_batch_size=5, timeout=5
+    )
     pipeline.spans(200)
     assert pipeline.flush(10) is False
     snap = assert_accounted(pipeline.spool)

@@ -194,8 +194,6 @@ class DeliveryProcessor(SpanProcessor):
                 if len(queue) >= self._max_queue and (
                     len(queue) >= self._overflow_cap or not self.exporter.spool.accepting()  # type: ignore[attr-defined]
                 ):
-                    ledger.refused_locked("queue_full")
-                    self._failures += 1
                     size = -1
                 else:
                     queue.append(item)
@@ -204,7 +202,24 @@ class DeliveryProcessor(SpanProcessor):
                     tally.in_memory += 1
                     self._accepted += 1
                     size = len(queue)
+            if size < 0 and self._can_spill and self._spill_chunk(urgent_only=False):
+                # The margin is full too: the app's own thread moves the oldest chunk to the spool
+                # (a bounded, local write, measured by bench_burst.py), then queues its item.
+                with _stats.lock:
+                    if not self._closed:
+                        self._queue.append(item)
+                        tally = ledger.tally
+                        tally.queued += 1
+                        tally.in_memory += 1
+                        self._accepted += 1
+                        size = len(self._queue)
+                    else:
+                        ledger.refused_locked("after_shutdown")
+                        return
             if size < 0:
+                with _stats.lock:
+                    ledger.refused_locked("queue_full")
+                    self._failures += 1
                 self._pressure.set()
                 warn_once(
                     ("queue-full", id(self)),
@@ -353,40 +368,52 @@ class DeliveryProcessor(SpanProcessor):
         spooled batch; this thread does only local work, so it never waits on the collector.
         """
         spilled = False
+        while self._spill_chunk(urgent_only=True):
+            spilled = True
+        return spilled
+
+    def _spill_chunk(self, *, urgent_only: bool) -> bool:
+        """Move the oldest ``batch_size`` queued items to the spool; True if they went.
+
+        ``urgent_only`` (the spiller): only while the worker is stuck in an export or the queue
+        has overflowed its size (a burst faster than any export), and while the queue is over
+        the pressure mark. Otherwise (the app's thread, when even the overflow margin is full)
+        one chunk goes whatever the state.
+        """
         spool = getattr(self.exporter, "spool", None)
-        while True:
-            if spool is not None and not spool.accepting():
-                # A spool that refuses writes would turn spilled spans into drops: they are better
-                # off waiting in the queue for the collector, as without spilling.
-                return spilled
-            with _stats.lock:
-                queue = self._queue
+        if spool is not None and not spool.accepting():
+            # A spool that refuses writes would turn spilled spans into drops: they are better
+            # off waiting in the queue for the collector, as without spilling.
+            return False
+        with _stats.lock:
+            queue = self._queue
+            if urgent_only:
                 stuck = (
                     self._in_flight is not None and time.monotonic() - self._in_flight_since >= _STUCK_AFTER
                 )
-                # Spill while the worker is stuck, or whenever the queue has overflowed its size
-                # (a burst faster than any export): either way the app's items go to disk, not away.
                 urgent = stuck or len(queue) >= self._max_queue
                 if self._halted or len(queue) < self._pressure_mark or not urgent:
                     if len(queue) < self._pressure_mark:
                         self._pressure.clear()
-                    return spilled
-                chunk = [queue.popleft() for _ in range(min(self._batch_size, len(queue)))]
-            try:
-                outcome = self.exporter.spool_spans(chunk)  # type: ignore[attr-defined]
-            except Exception:  # the spans must be settled either way, or flushes would wait forever
-                report_internal("spooling queued spans")
-                outcome = Outcome.lost(len(chunk), "export_failed")
-            with _stats.lock:
-                if not outcome.spooled and set(outcome.dropped) <= _SPOOL_REFUSALS and not self._halted:
-                    # The spool refused them (unwritable, full): back to the front of the queue, to
-                    # wait for the collector as they would have without spilling.
-                    self._queue.extendleft(reversed(chunk))
-                    return spilled
-                self._settle_locked(len(chunk), outcome)
-            with self._settled_changed:
-                self._settled_changed.notify_all()
-            spilled = True
+                    return False
+            elif self._halted or not queue:
+                return False
+            chunk = [queue.popleft() for _ in range(min(self._batch_size, len(queue)))]
+        try:
+            outcome = self.exporter.spool_spans(chunk)  # type: ignore[attr-defined]
+        except Exception:  # the spans must be settled either way, or flushes would wait forever
+            report_internal("spooling queued spans")
+            outcome = Outcome.lost(len(chunk), "export_failed")
+        with _stats.lock:
+            if not outcome.spooled and set(outcome.dropped) <= _SPOOL_REFUSALS and not self._halted:
+                # The spool refused them (unwritable, full): back to the front of the queue, to
+                # wait for the collector as they would have without spilling.
+                self._queue.extendleft(reversed(chunk))
+                return False
+            self._settle_locked(len(chunk), outcome)
+        with self._settled_changed:
+            self._settled_changed.notify_all()
+        return True
 
     def _export(self, batch: _Batch) -> Outcome | None:
         exporter = self.exporter
