@@ -16,7 +16,6 @@ ends its span after the last event) and never ends the span itself. The SDK's ow
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +26,7 @@ from .._guard import report_failure
 from ..genai import _attributes as A
 from ..genai._call import Call
 from ..genai._content import capture_content
+from ..genai._install import when_imported
 from ..genai._stream import StreamRecorder, proxy_stream
 
 field = A.field
@@ -182,8 +182,12 @@ class NativeSpans:
         return wrapped(*args, **kwargs)
 
     def install(self) -> None:
+        when_imported("anthropic._base_client", self._apply)
+
+    def _apply(self, module: Any) -> None:
+        if not self.enabled or self._installed:
+            return
         try:
-            module = importlib.import_module("anthropic._base_client")
             if not hasattr(module, "finish_api_call_span"):
                 return  # an SDK without its own tracing: botanu's spans cover it
             for cls, wrapper in (

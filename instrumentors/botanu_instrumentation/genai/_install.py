@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import os
+import sys
 from importlib import metadata
 from typing import Any
 
@@ -16,24 +16,49 @@ from ._call import Adapter, async_wrapper, sync_wrapper
 _TARGETS = ("SyncAPIClient", "AsyncAPIClient")
 
 
-def install(module_name: str, adapter: Adapter) -> list[tuple[Any, Any]]:
-    """Wrap ``SyncAPIClient.request`` and ``AsyncAPIClient.request``; return what was wrapped."""
-    installed: list[tuple[Any, Any]] = []
-    try:
-        module = importlib.import_module(module_name)
-        for name, make in zip(_TARGETS, (sync_wrapper, async_wrapper), strict=True):
-            cls = getattr(module, name)
-            wrapt.wrap_function_wrapper(cls, "request", make(adapter))
-            installed.append((cls, cls.__dict__["request"]))
-    except Exception:  # leave the SDK as found rather than half patched
-        report_failure(f"{module_name} instrument")
-        remove(installed)
-        return []
+class Installed(list):  # type: ignore[type-arg]
+    """What was wrapped, filled in when the SDK is first imported; ``active`` False cancels that."""
+
+    active = True
+
+
+def when_imported(module_name: str, apply: Any) -> None:
+    """Run ``apply(module)`` now if ``module_name`` is imported, else when the app imports it.
+
+    The SDKs are heavy to import (openai and anthropic take seconds here): ``botanu.init()``
+    must not import them for an app that does not use them, or before it does.
+    """
+    module = sys.modules.get(module_name)
+    if module is not None:
+        apply(module)
+    else:
+        wrapt.register_post_import_hook(apply, module_name)
+
+
+def install(module_name: str, adapter: Adapter) -> Installed:
+    """Wrap ``SyncAPIClient.request`` and ``AsyncAPIClient.request`` (now, or on import)."""
+    installed = Installed()
+
+    def apply(module: Any) -> None:
+        if not installed.active or installed:
+            return
+        try:
+            for name, make in zip(_TARGETS, (sync_wrapper, async_wrapper), strict=True):
+                cls = getattr(module, name)
+                wrapt.wrap_function_wrapper(cls, "request", make(adapter))
+                installed.append((cls, cls.__dict__["request"]))
+        except Exception:  # leave the SDK as found rather than half patched
+            report_failure(f"{module_name} instrument")
+            remove(installed)
+
+    when_imported(module_name, apply)
     return installed
 
 
 def remove(installed: list[tuple[Any, Any]]) -> None:
-    for cls, wrapper in installed:
+    if isinstance(installed, Installed):
+        installed.active = False  # a hook still waiting for the import does nothing
+    for cls, wrapper in list(installed):
         if cls.__dict__.get("request") is wrapper:
             unwrap(cls, "request")
         else:
@@ -41,6 +66,7 @@ def remove(installed: list[tuple[Any, Any]]) -> None:
                 "%s.request was re-wrapped by another library; botanu's wrapper stays but no longer traces",
                 cls.__qualname__,
             )
+    installed.clear()
 
 
 def botanu_version() -> str | None:

@@ -64,9 +64,20 @@ class HTTPX2Instrumentor(BaseInstrumentor):
 
     def _instrument(self, **kwargs: Any) -> None:
         try:
-            import httpx2
-        except ImportError:  # opentelemetry-instrument calls every instrumentor, library or not
+            from importlib.util import find_spec
+
+            if find_spec("httpx2") is None:
+                raise ImportError("httpx2")
+        except (ImportError, ValueError):  # opentelemetry-instrument calls every instrumentor
             logger.debug("botanu: httpx2 is not installed; nothing to instrument")
+            return
+        self._enabled = True
+        # Wrapped when the app imports httpx2 (now, if it already has): importing it here would
+        # cost every app that has it installed, used or not.
+        wrapt.register_post_import_hook(lambda module: self._apply(module, kwargs), "httpx2")
+
+    def _apply(self, httpx2: Any, kwargs: dict[str, Any]) -> None:
+        if not getattr(self, "_enabled", False) or self._installed is not None:
             return
         tracer = trace.get_tracer(
             "botanu_instrumentation.httpx2",
@@ -93,6 +104,7 @@ class HTTPX2Instrumentor(BaseInstrumentor):
         self._hooks, self._installed = hooks, installed
 
     def _uninstrument(self, **kwargs: Any) -> None:
+        self._enabled = False  # a hook still waiting for the import does nothing
         if self._hooks is not None:
             self._hooks.enabled = False
         _remove(self._installed or [])
