@@ -7,7 +7,15 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-BENCHMARKS = ("bench_core.py", "bench_redaction.py", "bench_delivery.py")
+BENCHMARKS = (
+    "bench_core.py",
+    "bench_redaction.py",
+    "bench_delivery.py",
+    "bench_burst.py",
+    "bench_logs.py",
+    "bench_cost.py",
+    "bench_llm.py",
+)
 
 
 def main() -> int:
