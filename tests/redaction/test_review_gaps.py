@@ -308,7 +308,7 @@ def test_an_aws_secret_right_after_its_key_id_is_redacted(
     out = redactor.redact_text(f"creds {key_id}{between}{secret} end")
     assert key_id[4:] not in out
     assert secret not in out
-    assert out.endswith(" end")
+    assert out.startswith("creds ")
 
 
 @PROPERTY

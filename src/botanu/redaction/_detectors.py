@@ -28,7 +28,6 @@ from botanu.redaction._keys import GENERIC
 from botanu.redaction._replace import Finding
 from botanu.redaction._shapes import (
     TOKEN_CHARS,
-    card_groups_ok,
     char_classes,
     is_card_number,
     is_not_a_secret,
@@ -84,7 +83,7 @@ _OPENAI_RE = re.compile(r"sk-(ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")
 _NEEDLES = ("sk-", *_KINDS)
 
 # "?" or "#": where a scheme-less URL's query or fragment may start.
-_QUERY_MARK_RE = re.compile(r"[?#]")
+_QUERY_MARK_RE = re.compile(r"[?#](?=[^\s=&#?\"'<>\\`]{1,128}=)")  # (a parameter must follow)
 # How deep the current thread is in nested URL values (see Scanner._nested).
 _NESTING = threading.local()
 
@@ -106,9 +105,12 @@ _PEM_END_RE = re.compile(r"-----end ", re.IGNORECASE)
 # "id:secret" pair): 40 base64 characters, separated from the id only by blanks or punctuation.
 _AWS_SECRET_AFTER_RE = re.compile(r"[\s\"',;:=|]{1,8}([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
 
-# key = value / key: value / "key": "value" / key => value (see _assignments).
-_SEPARATOR_RE = re.compile(r"[:=]")
-_REVERSED_KEY_RE = re.compile(r"[A-Za-z0-9_.\-]+")
+# key = value / key: value / "key": "value" / key => value (see _assignments). Matched on the
+# *reversed* text, so that every attempt is anchored at a separator (which the regex engine finds
+# at C speed) and reads the key backwards: the separator, up to eight blanks, an optional closing
+# quote (maybe escaped), and the identifier's last 64 characters. Forwards, a pattern that starts
+# with the identifier is tried at every character of every word.
+_ASSIGNMENT_REVERSED_RE = re.compile(r"[:=][ \t]{0,8}(?:[\"']\\?)?([A-Za-z0-9_.\-]{1,64})")
 _VALUE_RE = re.compile(
     r"""[ \t]*(?:
         "(?P<dq>[^"\\\n]*(?:\\.[^"\\\n]*)*)"
@@ -144,6 +146,12 @@ _TOKEN_END_RE = re.compile(r"[\s\"'&,;<>()\[\]{}\\]")
 # Starts with a character class (not a look-behind) so the regex engine can skip non-digits fast.
 _CARD_RE = re.compile(r"[0-9](?:[ \-]?[0-9]){12,18}(?![0-9])")
 _NON_DIGIT_BYTES = bytes(b for b in range(256) if not 48 <= b <= 57)
+_DIGIT_RUN_RE = re.compile(r"[0-9]+")
+_CARD_SHAPE = bytes(
+    ord("d") if 48 <= b <= 57 else ord("s") if b in (32, 45) else ord("x") for b in range(256)
+)
+# Every card scheme's numbers start with 2 to 6 (see card_brand_ok): others are rejected at once.
+_CARD_FIRST_DIGITS = frozenset("23456")
 
 # Optional PII (pii=True).
 _EMAIL_RE = re.compile(
@@ -179,6 +187,8 @@ class Scanner:
         self.pii = pii
         self.patterns = tuple(patterns)
         self._query_cache: dict[str, tuple[Finding, ...]] = {}
+        self._url_cache: dict[str, tuple[Finding, ...]] = {}
+        self._mark_cache: dict[str, tuple[int, int, tuple[Finding, ...]]] = {}
 
     def findings(self, text: str, shape: str = "text") -> list[Finding]:
         """All findings in ``text``.
@@ -234,12 +244,16 @@ class Scanner:
                     _scheme_credentials(text, word, rule, out)
         if shape == "text" and (":" in text or "=" in text):
             self._assignments(text, out, spans)
-        if (
-            len(text) >= 13
-            and len(text.encode("utf-8", "surrogatepass").translate(None, _NON_DIGIT_BYTES)) >= 13
-        ):
+        if len(text) >= 13:
+            raw = text.encode("utf-8", "surrogatepass")
             # (UTF-8 never uses bytes 0x30-0x39 inside multi-byte characters: this counts ASCII digits.)
-            _cards(text, out)
+            if len(raw.translate(None, _NON_DIGIT_BYTES)) >= 13:
+                # A card has 13 digits in a row or starts with four digits, a separator and three
+                # more: checked on a map of the text (digit -> d, blank or dash -> s) at C speed,
+                # since the card pattern itself is slow on digit-dense text (logs, timestamps).
+                shape = raw.translate(_CARD_SHAPE)
+                if b"ddddsddd" in shape or b"ddddddddddddd" in shape:
+                    _cards(text, out)
         if self.pii:
             _pii(text, out)
         if self.patterns:
@@ -267,16 +281,49 @@ class Scanner:
                 index += 1
             if index < len(absolute) and absolute[index][0] <= at:
                 continue  # inside an absolute URL, already done
+            # Logs repeat lines: the 128 characters around the mark decide the URL's extent and
+            # findings whenever both ends of the URL lie inside them, so that is cached.
+            context = text[at - 64 : at + 64] if at >= 64 else ""
+            hit = self._mark_cache.get(context) if context else None
+            if hit is not None:
+                back, forward, found = hit
+                start = at - back
+                for f_start, f_end, rule, hint in found:
+                    out.append((f_start + start, f_end + start, rule, hint))
+                spans.append((start, at + forward))
+                continue
             extent = relative_extent(text, at)
             if extent is None:
                 continue
-            self._url_at(text, extent[0], extent[1], out, spans)
+            start, end = extent
+            first = len(out)
+            self._url_at(text, start, end, out, spans)
+            if context and at - start < 64 and end - at < 64 and text[end - 1] != "=":
+                if len(self._mark_cache) >= 1024:
+                    self._mark_cache.clear()
+                found = tuple((a - start, b - start, rule, hint) for a, b, rule, hint in out[first:])
+                self._mark_cache[context] = (at - start, end - at, found)
         spans.sort()
 
     def _url_at(
         self, text: str, start: int, end: int, out: list[Finding], spans: list[tuple[int, int]]
     ) -> None:
-        url_findings(text, start, end, self._param_rule, out, self._query_cache, self._nested)
+        if end - start <= 256:
+            # Logs repeat the same URLs many times: remember the findings of short ones (offsets
+            # relative to the URL; a bounded cache, cleared when full).
+            url = text[start:end]
+            found = self._url_cache.get(url)
+            if found is None:
+                fresh: list[Finding] = []
+                url_findings(url, 0, len(url), self._param_rule, fresh, self._query_cache, self._nested)
+                found = tuple(fresh)
+                if len(self._url_cache) >= 1024:
+                    self._url_cache.clear()
+                self._url_cache[url] = found
+            for f_start, f_end, rule, hint in found:
+                out.append((f_start + start, f_end + start, rule, hint))
+        else:
+            url_findings(text, start, end, self._param_rule, out, self._query_cache, self._nested)
         if text[end - 1 : end] == "=":
             dangling = dangling_value(text, start, end, self._param_rule)
             if dangling is not None:
@@ -304,9 +351,24 @@ class Scanner:
         resume = 0
         length = len(text)
         index = 0
-        for match in _SEPARATOR_RE.finditer(text):
-            at = match.start()
-            if at < resume or at == 0:
+        classify = self._classify_key
+        backwards = text[::-1]
+        # First the distinct keys (findall builds no match objects): long text usually repeats a
+        # few keys many times, and most often none of them is sensitive, which ends it here.
+        sensitive = {key for key in set(_ASSIGNMENT_REVERSED_RE.findall(backwards)) if classify(key[::-1])}
+        if not sensitive:
+            return
+        last = length - 1
+        found_keys = [
+            (last - m.start(), m.group(1))
+            for m in _ASSIGNMENT_REVERSED_RE.finditer(backwards)
+            if m.group(1) in sensitive
+        ]
+        for at, reversed_key in reversed(found_keys):  # at: the separator's offset
+            if at < resume:
+                continue
+            rule = classify(reversed_key[::-1])
+            if rule is None:
                 continue
             if spans:
                 while index < len(spans) and spans[index][1] <= at:
@@ -318,21 +380,12 @@ class Scanner:
             after = at + 1
             nxt = text[after] if after < length else ""
             if text[at] == ":":
-                if nxt == ":" or text[at - 1] == ":" or (nxt == "/" and text.startswith("//", after)):
+                if nxt == ":" or (nxt == "/" and text.startswith("//", after)):
                     continue  # a URL scheme, IPv6 or C++ scope, not an assignment
                 if nxt == "=":
                     after += 1
-            else:
-                if text[at - 1] in "!<>=:":
-                    continue  # comparison (!=, <=, ==) or the second half of := / ==
-                if nxt == "=" or nxt == ">":
-                    after += 1
-            key = _key_before(text, at)
-            if not key:
-                continue
-            rule = self._classify_key(key)
-            if rule is None:
-                continue
+            elif nxt == "=" or nxt == ">":
+                after += 1  # "==" / "=>"
             value = _VALUE_RE.match(text, after)
             if value is None:
                 continue
@@ -340,23 +393,6 @@ class Scanner:
             if found is not None:
                 out.append(found)
                 resume = found[1]
-
-
-def _key_before(text: str, at: int) -> str:
-    """The identifier that ends just before a separator (skipping a closing quote and blanks)."""
-    end = at
-    while end > 0 and text[end - 1] in " \t" and at - end < 8:
-        end -= 1
-    if end > 0 and text[end - 1] in "\"'":
-        end -= 1
-        if end > 0 and text[end - 1] == "\\":
-            end -= 1
-    if end == 0:
-        return ""
-    # Match the identifier backwards: one anchored attempt on the reversed 64-character window.
-    window = text[max(0, end - 64) : end][::-1]
-    match = _REVERSED_KEY_RE.match(window)
-    return match.group()[::-1] if match else ""
 
 
 def _value_finding(text: str, value: re.Match[str], rule: str) -> Finding | None:
@@ -505,19 +541,21 @@ def _cards(text: str, out: list[Finding]) -> None:
         match = _CARD_RE.search(text, position)
         if match is None:
             return
-        candidate = match.group()
         start = match.start()
         if start > 0 and "0" <= text[start - 1] <= "9":
-            position = start + 1  # inside a longer digit run
+            # Inside a longer digit run: no card starts anywhere in the rest of it either.
+            position = _DIGIT_RUN_RE.match(text, start).end()  # type: ignore[union-attr]
             continue
-        length = _card_length(candidate)
+        candidate = match.group()
+        length = _card_length(candidate) if candidate[0] in _CARD_FIRST_DIGITS else 0
         if length:
             out.append((start, start + length, "credit_card", ""))
             position = start + length
         else:
             # The run may start with an unrelated number ("order 12 4111 1111 ..."): retry from
-            # the next digit group rather than skipping the whole run.
-            position = start + 1
+            # the next digit group rather than skipping the whole run (once per group, not once
+            # per digit).
+            position = _DIGIT_RUN_RE.match(text, start).end()  # type: ignore[union-attr]
 
 
 def _card_length(candidate: str) -> int:
@@ -526,19 +564,27 @@ def _card_length(candidate: str) -> int:
     The pattern is greedy, so "4111 1111 1111 1111 123" (a CVV after the number) arrives as one
     candidate: drop trailing digit groups until a valid number remains. A run without
     separators must be a card as a whole (its prefixes would be ids that pass Luhn by chance).
+    Separated numbers: one kind of separator, three to five groups of 3-6 digits, four first.
     """
     first_group = len(candidate) - len(candidate.lstrip("0123456789"))
-    if first_group != 4 and first_group != len(candidate):
+    if first_group == len(candidate):
+        return first_group if is_card_number(candidate) else 0
+    if first_group != 4:
         # Separated card numbers start with a group of four; otherwise only the first run can
         # be a card on its own ("378282246310005 0": an unseparated number, then another one).
-        candidate = candidate[:first_group]
-    while True:
-        if card_groups_ok(candidate) and is_card_number(candidate.replace(" ", "").replace("-", "")):
-            return len(candidate)
-        cut = max(candidate.rfind(" "), candidate.rfind("-"))
-        if cut <= 0:
-            return 0
-        candidate = candidate[:cut]
+        return first_group if is_card_number(candidate[:first_group]) else 0
+    separator = candidate[4]
+    other = "-" if separator == " " else " "
+    if other in candidate:  # one kind of separator only: the number ends where the other starts
+        candidate = candidate[: candidate.index(other)]
+    groups = candidate.split(separator)
+    for count in range(min(len(groups), 5), 2, -1):
+        kept = groups[:count]
+        if all(3 <= len(group) <= 6 and group.isdigit() for group in kept):
+            digits = "".join(kept)
+            if is_card_number(digits):
+                return len(digits) + count - 1
+    return 0
 
 
 def _pii(text: str, out: list[Finding]) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from botanu._safety import misuse, warn_once
 from botanu.redaction._detectors import Scanner
 from botanu.redaction._keys import GENERIC, KeyRules
-from botanu.redaction._replace import TOO_DEEP, Replacer, render
+from botanu.redaction._replace import SCAN_LIMIT, TOO_DEEP, Finding, Replacer, render
 from botanu.redaction._shapes import is_card_number, is_placeholder, looks_random
 from botanu.redaction._stats import STATS
 
@@ -29,6 +30,21 @@ URL_KEYS = frozenset(
     {"url.full", "http.url", "url.original", "http.target", "url.path", "http.request.url", "http.route.full"}
 )
 QUERY_KEYS = frozenset({"url.query"})
+
+# Strings longer than this are scanned in chunks within a CPU-time budget (see _bounded_findings):
+# about 4 KB per chunk, with context on both sides for secrets that straddle a cut, and a budget
+# of 95 ms of the thread's CPU time per million characters plus 2 ms (the target is at most
+# 100 ms per MB; the margin covers the last chunk scanned before the check).
+_CHUNK = 4096
+_CONTEXT_BEFORE = 128
+_CONTEXT_AFTER = 256
+_NS_PER_CHAR = 95
+# Plus a fixed allowance, so that one-off work on the first chunks (classifying keys never seen
+# before) cannot cut short a long but ordinary string.
+_FLOOR_NS = 2_000_000
+# JSON documents up to this size are redacted structurally (keys and values as data); longer
+# ones are scanned as text, chunk by chunk, so that their cost stays bounded too.
+_STRUCTURAL_JSON_LEN = 16 * 1024
 
 # Strings shorter than this are only redacted because of their key: no detector can find a
 # secret in five characters.
@@ -590,8 +606,8 @@ class Redactor:
 
     def _hint(self, value: str) -> str:
         """A public prefix for a whole secret value, only if a detector recognises the whole value."""
-        if self.mode != "mask" or len(value) < 8:
-            return ""
+        if self.mode != "mask" or len(value) < 8 or len(value) > _CHUNK:
+            return ""  # (no known token format is longer than a chunk; a long value gets no hint)
         for start, end, _rule, hint in self._scanner.findings(value):
             if start == 0 and end == len(value) and hint:
                 return hint
@@ -633,24 +649,96 @@ class Redactor:
         return new
 
     def _scan(self, text: str, tally: Tally) -> str:
+        length = len(text)
         first = text[0]
-        if first == "{" or first == "[" or (first.isspace() and text.lstrip()[:1] in ("{", "[")):
+        if length <= _STRUCTURAL_JSON_LEN and (
+            first == "{" or first == "[" or (first.isspace() and text.lstrip()[:1] in ("{", "["))
+        ):
             result = self._json(text, tally)
             if result is not None:
                 return result
-        if self._short_cut and len(text) < _SHORTEST_TOKEN and _no_short_secret(text):
+        if self._short_cut and length < _SHORTEST_TOKEN and _no_short_secret(text):
             return text
-        findings = self._scanner.findings(text)
+        findings = self._bounded_findings(text, "text") if length > _CHUNK else self._scanner.findings(text)
         if not findings:
             return text
         return render(text, findings, self._replacer, tally)
+
+    def _bounded_findings(self, text: str, shape: str) -> list[Finding]:
+        """Findings for a long string, scanned in chunks within a CPU-time budget.
+
+        A few detectors cost a few microseconds per candidate (a digit group, a ``k=v`` pair), so
+        a long string made of nothing but candidates (an echoed body, a printed array) would cost
+        seconds per MB on the application thread. Here the string is scanned in ~4 KB chunks,
+        each with some context on both sides (a secret may straddle a cut). Before each chunk the
+        thread's CPU time so far, plus what a chunk cost on average, is compared with ``_FLOOR_NS`` +
+        ``_NS_PER_CHAR`` per character up to the end of the next chunk; if that would be over, the
+        rest of the string is replaced unscanned (rule ``scan_limit``): it fails closed. Ordinary
+        text (stack traces, logs, JSON) costs 20 to 60 ns per character and is scanned whole.
+
+        Thread CPU time, not wall time, so that waiting for the GIL behind other threads is not
+        counted against the string. ``shape`` "url"/"query" long values are scanned as text.
+        """
+        length = len(text)
+        findings: list[Finding] = []
+        scanner = self._scanner
+        started = time.thread_time_ns()
+        chunks = 0
+        start = 0
+        if shape == "query" and text[:1] != "?":
+            # A bare query (url.query) gets the URL rules for its first chunk through a "?".
+            text = "?" + text
+            length += 1
+            start = 1
+        begin = start
+        while start < length:
+            end = start + _CHUNK
+            if end >= length:
+                end = length
+            else:
+                newline = text.rfind("\n", start + _CHUNK // 2, end)
+                if newline >= 0:
+                    end = newline + 1  # cut at a line end where one is near
+            window_start = max(0, start - _CONTEXT_BEFORE)
+            window_end = min(length, end + _CONTEXT_AFTER)
+            resume = end
+            for f_start, f_end, rule, hint in scanner.findings(text[window_start:window_end]):
+                f_start += window_start
+                if f_start < start or f_start >= end:
+                    continue  # the neighbouring chunk's (its window saw it with more context)
+                f_end += window_start
+                if f_end >= window_end and window_end < length:
+                    # Runs into the window's edge: its real end is unknown, so it goes on to the
+                    # end of the line (failing closed).
+                    newline = text.find("\n", f_end)
+                    f_end = length if newline < 0 else newline
+                    resume = max(resume, f_end)
+                findings.append((f_start, f_end, rule, hint))
+            start = resume
+            chunks += 1
+            if start < length:
+                # Stop *before* a chunk that would take the string over its budget, judging by the
+                # chunks scanned so far (input of one kind costs about the same chunk after chunk;
+                # the average, not the last one, so that a first chunk slowed by cold caches does
+                # not count twice).
+                spent = time.thread_time_ns() - started
+                budget = _FLOOR_NS + (min(length, start + _CHUNK) - begin) * _NS_PER_CHAR
+                if spent + spent // chunks > budget:
+                    findings.append((start, length, SCAN_LIMIT, ""))
+                    break
+        if begin:  # undo the "?" added in front of a bare query
+            findings = [(max(0, a - 1), b - 1, rule, hint) for a, b, rule, hint in findings if b > 1]
+        return findings
 
     def _url(self, text: str, tally: Tally, shape: str) -> str:
         if len(text) < MIN_SCAN_LEN:
             return text
 
         def scan(url: str, local: Tally) -> str:
-            findings = self._scanner.findings(url, shape)
+            if len(url) > _CHUNK:
+                findings = self._bounded_findings(url, shape)
+            else:
+                findings = self._scanner.findings(url, shape)
             return render(url, findings, self._replacer, local) if findings else url
 
         cacheable = len(text) <= _CACHEABLE_LEN and shape == "url"

@@ -60,6 +60,17 @@ class Replacer:
 _NAMED_RULES = frozenset({"key_value", "url_query", "url_userinfo", "url_nested"})
 
 
+# The rule for the unscanned rest of a string too costly to scan (see Redactor._bounded_findings).
+SCAN_LIMIT = "scan_limit"
+
+
+def _replacement(replacer: Replacer, text: str, hint: str, rules: list[str]) -> str:
+    if SCAN_LIMIT in rules:
+        # Whatever the mode: say plainly that this part was dropped unread, not found secret.
+        return f"[REDACTED: {len(text)} chars not scanned]"
+    return replacer.replace(text, hint, shows_length(rules))
+
+
 def shows_length(rules: list[str] | tuple[str, ...]) -> bool:
     """May a mask show the hidden length of a region found by ``rules``? (Only for known formats.)"""
     for rule in rules:
@@ -90,13 +101,13 @@ def render(text: str, findings: list[Finding], replacer: Replacer, tally: list[t
                 rules.append(f_rule)
             continue
         pieces.append(text[last:start])
-        pieces.append(replacer.replace(text[start:end], hint, shows_length(rules)))
+        pieces.append(_replacement(replacer, text[start:end], hint, rules))
         tally.append(tuple(rules))
         last = end
         start, end, rule, hint = f_start, f_end, f_rule, _f_hint
         rules = [rule]
     pieces.append(text[last:start])
-    pieces.append(replacer.replace(text[start:end], hint, shows_length(rules)))
+    pieces.append(_replacement(replacer, text[start:end], hint, rules))
     tally.append(tuple(rules))
     pieces.append(text[end:])
     return "".join(pieces)

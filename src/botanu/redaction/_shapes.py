@@ -18,7 +18,7 @@ _UUID_RE = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]
 _WORD_PARTS_RE = re.compile(r"[_\-.:/ ~+]+")
 # Our own replacements (so a second pass, e.g. two redacting processors, leaves them alone).
 _PLACEHOLDER_RE = re.compile(
-    r"(?:[A-Za-z0-9_\-. ]{0,32}…\[\d+ chars?\]|\[REDACTED\]|\[HMAC:[0-9a-f]{12}\]|\[REDACTED: [a-z ]+\])"
+    r"(?:[A-Za-z0-9_\-. ]{0,32}…\[\d+ chars?\]|\[REDACTED\]|\[HMAC:[0-9a-f]{12}\]|\[REDACTED: [0-9a-z ]+\])"
 )
 # Values after ``password=`` that are not a password. Deliberately narrow, because a real
 # password may well start with ``$`` or sit in brackets (``$ecretPass99``, ``{abc}``, ``<pw>``):

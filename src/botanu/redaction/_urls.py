@@ -73,12 +73,16 @@ def relative_extent(text: str, mark: int) -> tuple[int, int] | None:
     """
     if _PARAM_START_RE.match(text, mark + 1) is None:
         return None
-    window = text[max(0, mark - _RELATIVE_LOOKBACK) : mark][::-1]
-    back = _URL_BACKWARDS_RE.match(window)
-    start = mark - (back.end() if back else 0)
-    match = URL_BODY_RE.match(text, mark)
-    end = match.end() if match else mark + 1
-    return start, _trim_end(text, start, end, mark + 1)
+    # Most paths are short: look back 128 characters first, and further only if that was not enough.
+    reach = _URL_BACKWARDS_RE.match(text[max(0, mark - 128) : mark][::-1]).end()  # type: ignore[union-attr]
+    if reach == 128:
+        window = text[max(0, mark - _RELATIVE_LOOKBACK) : mark][::-1]
+        reach = _URL_BACKWARDS_RE.match(window).end()  # type: ignore[union-attr]
+    start = mark - reach
+    end = URL_BODY_RE.match(text, mark).end()  # type: ignore[union-attr]
+    if text[end - 1] in _TRAILING_PUNCTUATION or text[end - 1] in _CLOSERS:
+        end = _trim_end(text, start, end, mark + 1)
+    return start, end
 
 
 _DANGLING_END_RE = re.compile(r"[\s&#]")
