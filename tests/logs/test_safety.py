@@ -49,7 +49,7 @@ def test_planted_secrets_never_reach_the_wire_and_ordinary_text_is_kept(
     assert records["login"].body.startswith("login for alice with password=")
     assert records["db"].attributes["exception.type"] == "ConnectionError"
     assert "db.internal" in records["db"].attributes["exception.message"]
-    assert records["login"].attributes["botanu.redaction.count"] >= 2
+    assert records["login"].attributes["botanu.redaction.count"] >= 1
 
 
 def test_redaction_off_exports_as_logged(botanu_init, otlp_receiver, app_logger):
