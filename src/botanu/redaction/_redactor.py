@@ -671,8 +671,8 @@ class Redactor:
         a long string made of nothing but candidates (an echoed body, a printed array) would cost
         seconds per MB on the application thread. Here the string is scanned in ~4 KB chunks,
         each with some context on both sides (a secret may straddle a cut). Before each chunk the
-        thread's CPU time so far, plus what a chunk cost on average, is compared with ``_FLOOR_NS`` +
-        ``_NS_PER_CHAR`` per character up to the end of the next chunk; if that would be over, the
+        thread's CPU time so far, plus the next chunk at the average cost so far, is compared with
+        ``_FLOOR_NS`` + ``_NS_PER_CHAR`` per character up to the end of the next chunk; if over, the
         rest of the string is replaced unscanned (rule ``scan_limit``): it fails closed. Ordinary
         text (stack traces, logs, JSON) costs 20 to 60 ns per character and is scanned whole.
 
@@ -682,8 +682,9 @@ class Redactor:
         length = len(text)
         findings: list[Finding] = []
         scanner = self._scanner
+        # PII detection (opt-in) costs about twice as much on ordinary text: twice the budget.
+        rate = _NS_PER_CHAR * 2 if self.pii else _NS_PER_CHAR
         started = time.thread_time_ns()
-        chunks = 0
         start = 0
         if shape == "query" and text[:1] != "?":
             # A bare query (url.query) gets the URL rules for its first chunk through a "?".
@@ -715,15 +716,15 @@ class Redactor:
                     resume = max(resume, f_end)
                 findings.append((f_start, f_end, rule, hint))
             start = resume
-            chunks += 1
             if start < length:
                 # Stop *before* a chunk that would take the string over its budget, judging by the
-                # chunks scanned so far (input of one kind costs about the same chunk after chunk;
-                # the average, not the last one, so that a first chunk slowed by cold caches does
-                # not count twice).
+                # average cost per character so far (input of one kind costs about the same chunk
+                # after chunk; the average, not the last chunk, so that a first chunk slowed by
+                # cold caches does not count twice).
                 spent = time.thread_time_ns() - started
-                budget = _FLOOR_NS + (min(length, start + _CHUNK) - begin) * _NS_PER_CHAR
-                if spent + spent // chunks > budget:
+                following = min(length, start + _CHUNK) - start
+                budget = _FLOOR_NS + (start + following - begin) * rate
+                if spent + spent * following // (start - begin) > budget:
                     findings.append((start, length, SCAN_LIMIT, ""))
                     break
         if begin:  # undo the "?" added in front of a bare query
