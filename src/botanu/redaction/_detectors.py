@@ -82,6 +82,26 @@ _OPENAI_RE = re.compile(r"sk-(ant-|proj-|svcacct-|admin-)?[A-Za-z0-9_\-]{20,}")
 
 _NEEDLES = ("sk-", *_KINDS)
 
+# The "no URL here" marker for Scanner.findings (never appended to: a list is made when needed).
+_NO_SPANS: list[tuple[int, int]] = []
+
+
+def _marks_outside(text: str, spans: list[tuple[int, int]]) -> bool:
+    """Is there a "?" or "#" outside the absolute URLs (cheap: searched at C speed)?"""
+    if not spans:
+        return True
+    if len(spans) == 1:  # the common case: one URL in the string
+        first, last = spans[0]
+        return (
+            text.find("?", 0, first) >= 0 or text.find("#", 0, first) >= 0
+            or text.find("?", last) >= 0 or text.find("#", last) >= 0
+        )  # fmt: skip
+    inside = 0
+    for first, last in spans:
+        inside += text.count("?", first, last) + text.count("#", first, last)
+    return text.count("?") + text.count("#") > inside
+
+
 # "?" or "#": where a scheme-less URL's query or fragment may start.
 _QUERY_MARK_RE = re.compile(r"[?#](?=[^\s=&#?\"'<>\\`]{1,128}=)")  # (a parameter must follow)
 # How deep the current thread is in nested URL values (see Scanner._nested).
@@ -110,7 +130,8 @@ _AWS_SECRET_AFTER_RE = re.compile(r"[\s\"',;:=|]{1,8}([A-Za-z0-9/+]{40})(?![A-Za
 # at C speed) and reads the key backwards: the separator, up to eight blanks, an optional closing
 # quote (maybe escaped), and the identifier's last 64 characters. Forwards, a pattern that starts
 # with the identifier is tried at every character of every word.
-_ASSIGNMENT_REVERSED_RE = re.compile(r"[:=][ \t]{0,8}(?:[\"']\\?)?([A-Za-z0-9_.\-]{1,64})")
+# A ":" followed by "//" (reversed: preceded) is a URL's scheme, never tried as a key.
+_ASSIGNMENT_REVERSED_RE = re.compile(r"[:=](?<!//:)[ \t]{0,8}(?:[\"']\\?)?([A-Za-z0-9_.\-]{1,64})")
 _VALUE_RE = re.compile(
     r"""[ \t]*(?:
         "(?P<dq>[^"\\\n]*(?:\\.[^"\\\n]*)*)"
@@ -195,8 +216,6 @@ class Scanner:
         self.pii = pii
         self.patterns = tuple(patterns)
         self._query_cache: dict[str, tuple[Finding, ...]] = {}
-        self._url_cache: dict[str, tuple[Finding, ...]] = {}
-        self._mark_cache: dict[str, tuple[int, int, tuple[Finding, ...]]] = {}
 
     def findings(self, text: str, shape: str = "text") -> list[Finding]:
         """All findings in ``text``.
@@ -209,11 +228,14 @@ class Scanner:
         if "-----" in text:
             _pem(text, out)
         # Where URLs are (their own rules apply there: "&" ends a value in a query, not in prose).
-        spans: list[tuple[int, int]] = []
+        spans: list[tuple[int, int]] = _NO_SPANS
         if shape == "text":
             if "://" in text:
+                spans = []
                 self._urls(text, out, spans)
-            if "?" in text or "#" in text:
+            if ("?" in text or "#" in text) and _marks_outside(text, spans):
+                if spans is _NO_SPANS:
+                    spans = []
                 self._relative_urls(text, out, spans)
         elif shape == "url":
             url_findings(text, 0, len(text), self._param_rule, out, self._query_cache, self._nested)
@@ -259,8 +281,8 @@ class Scanner:
                 # A card has 13 digits in a row or starts with four digits, a separator and three
                 # more: checked on a map of the text (digit -> d, blank or dash -> s) at C speed,
                 # since the card pattern itself is slow on digit-dense text (logs, timestamps).
-                shape = raw.translate(_CARD_SHAPE)
-                if b"ddddsddd" in shape or b"ddddddddddddd" in shape:
+                digit_map = raw.translate(_CARD_SHAPE)
+                if b"ddddsddd" in digit_map or b"ddddddddddddd" in digit_map:
                     _cards(text, out)
         if self.pii:
             _pii(text, out)
@@ -273,7 +295,10 @@ class Scanner:
         sep = text.find("://")
         while sep >= 0:
             start, end = url_extent(text, sep)
-            self._url_at(text, start, end, out, spans)
+            url_findings(text, start, end, self._param_rule, out, self._query_cache, self._nested)
+            if text[end - 1] == "=":
+                self._dangling(text, start, end, out)
+            spans.append((start, end))
             sep = text.find("://", max(end, sep + 3))
 
     def _relative_urls(self, text: str, out: list[Finding], spans: list[tuple[int, int]]) -> None:
@@ -281,62 +306,37 @@ class Scanner:
         request target alone: ``Max retries exceeded with url: /oauth/token?code=...``)."""
         absolute = list(spans)
         index = 0
-        for mark in _QUERY_MARK_RE.finditer(text):
+        covered = 0  # the end of the last relative URL: marks before it are inside it
+        param_rule = self._param_rule
+        for mark in _QUERY_MARK_RE.finditer(text):  # (a parameter follows each mark)
             at = mark.start()
-            if spans and at < spans[-1][1]:
-                continue  # inside the URL found last
-            while index < len(absolute) and absolute[index][1] <= at:
-                index += 1
-            if index < len(absolute) and absolute[index][0] <= at:
-                continue  # inside an absolute URL, already done
-            # Logs repeat lines: the 128 characters around the mark decide the URL's extent and
-            # findings whenever both ends of the URL lie inside them, so that is cached.
-            context = text[at - 64 : at + 64] if at >= 64 else ""
-            hit = self._mark_cache.get(context) if context else None
-            if hit is not None:
-                back, forward, found = hit
-                start = at - back
-                for f_start, f_end, rule, hint in found:
-                    out.append((f_start + start, f_end + start, rule, hint))
-                spans.append((start, at + forward))
+            if at < covered:
                 continue
-            extent = relative_extent(text, at)
-            if extent is None:
-                continue
-            start, end = extent
-            first = len(out)
-            self._url_at(text, start, end, out, spans)
-            if context and at - start < 64 and end - at < 64 and text[end - 1] != "=":
-                if len(self._mark_cache) >= 1024:
-                    self._mark_cache.clear()
-                found = tuple((a - start, b - start, rule, hint) for a, b, rule, hint in out[first:])
-                self._mark_cache[context] = (at - start, end - at, found)
+            if absolute:
+                while index < len(absolute) and absolute[index][1] <= at:
+                    index += 1
+                if index < len(absolute) and absolute[index][0] <= at:
+                    continue  # inside an absolute URL, already done
+            start, end = relative_extent(text, at, checked=True)  # type: ignore[misc]
+            url_findings(text, start, end, param_rule, out, self._query_cache, self._nested)
+            if text[end - 1] == "=":
+                self._dangling(text, start, end, out)
+            spans.append((start, end))
+            covered = end
         spans.sort()
 
     def _url_at(
         self, text: str, start: int, end: int, out: list[Finding], spans: list[tuple[int, int]]
     ) -> None:
-        if end - start <= 256:
-            # Logs repeat the same URLs many times: remember the findings of short ones (offsets
-            # relative to the URL; a bounded cache, cleared when full).
-            url = text[start:end]
-            found = self._url_cache.get(url)
-            if found is None:
-                fresh: list[Finding] = []
-                url_findings(url, 0, len(url), self._param_rule, fresh, self._query_cache, self._nested)
-                found = tuple(fresh)
-                if len(self._url_cache) >= 1024:
-                    self._url_cache.clear()
-                self._url_cache[url] = found
-            for f_start, f_end, rule, hint in found:
-                out.append((f_start + start, f_end + start, rule, hint))
-        else:
-            url_findings(text, start, end, self._param_rule, out, self._query_cache, self._nested)
-        if text[end - 1 : end] == "=":
-            dangling = dangling_value(text, start, end, self._param_rule)
-            if dangling is not None:
-                out.append(dangling)
+        url_findings(text, start, end, self._param_rule, out, self._query_cache, self._nested)
+        if text[end - 1] == "=":
+            self._dangling(text, start, end, out)
         spans.append((start, end))
+
+    def _dangling(self, text: str, start: int, end: int, out: list[Finding]) -> None:
+        dangling = dangling_value(text, start, end, self._param_rule)
+        if dangling is not None:
+            out.append(dangling)
 
     def _nested(self, value: str) -> bool:
         """Does a URL parameter's (decoded) value hold a secret? Depth-limited: each layer of
@@ -451,7 +451,7 @@ def _bare_end(text: str, start: int) -> int:
             opened = before.count(opener) - (before.count(closer) if opener != closer else 0)
             if opener == closer:
                 opened %= 2
-            if opened <= 0 or (opener != closer and opener in text[start:at]):
+            if opened <= 0 or (opener != closer and text.find(opener, start, at) >= 0):
                 position = at + 1
                 continue
         end = at

@@ -65,13 +65,14 @@ _URL_BACKWARDS_RE = re.compile(r"[^\s\"'<>\\`]*")
 _RELATIVE_LOOKBACK = 2048
 
 
-def relative_extent(text: str, mark: int) -> tuple[int, int] | None:
+def relative_extent(text: str, mark: int, checked: bool = False) -> tuple[int, int] | None:
     """Start and end of a scheme-less URL (a path, or host and path) whose "?" / "#" is at ``mark``.
 
-    None when what follows the mark is not a parameter. The path is searched back at most
-    2 KB (a longer path is cut there: its query, where secrets sit, is still examined whole).
+    None when what follows the mark is not a parameter (``checked``: the caller knows it is).
+    The path is searched back at most 2 KB (a longer path is cut there: its query, where
+    secrets sit, is still examined whole).
     """
-    if _PARAM_START_RE.match(text, mark + 1) is None:
+    if not checked and _PARAM_START_RE.match(text, mark + 1) is None:
         return None
     # Most paths are short: look back 128 characters first, and further only if that was not enough.
     reach = _URL_BACKWARDS_RE.match(text[max(0, mark - 128) : mark][::-1]).end()  # type: ignore[union-attr]
