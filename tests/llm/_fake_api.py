@@ -252,6 +252,9 @@ class FakeLLMAPI:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        # accept() with a timeout: a connection that vanishes between select() and accept() must
+        # not leave serve_forever (and close(), which waits for it) blocked for good.
+        self._server.socket.settimeout(1.0)
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

@@ -146,6 +146,9 @@ class OTLPReceiver:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
+        # accept() with a timeout: a connection that vanishes between select() and accept() must
+        # not leave serve_forever (and close(), which waits for it) blocked for good.
+        self._server.socket.settimeout(1.0)
         self.port = self._server.server_address[1]
         self.endpoint = f"http://127.0.0.1:{self.port}/v1/traces"
         # A short poll interval keeps close() fast (it waits for the serving loop to notice).
