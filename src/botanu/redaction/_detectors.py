@@ -585,13 +585,17 @@ def _card_length(candidate: str) -> int:
     other = "-" if separator == " " else " "
     if other in candidate:  # one kind of separator only: the number ends where the other starts
         candidate = candidate[: candidate.index(other)]
-    groups = candidate.split(separator)
-    for count in range(min(len(groups), 5), 2, -1):
-        kept = groups[:count]
-        if all(3 <= len(group) <= 6 and group.isdigit() for group in kept):
-            digits = "".join(kept)
-            if is_card_number(digits):
-                return len(digits) + count - 1
+    groups = candidate.split(separator)[:5]
+    # Only the leading groups that look like card groups can be part of the number.
+    usable = 0
+    for group in groups:
+        if not (3 <= len(group) <= 6 and group.isdigit()):
+            break
+        usable += 1
+    for count in range(usable, 2, -1):
+        digits = "".join(groups[:count])
+        if is_card_number(digits):
+            return len(digits) + count - 1
     return 0
 
 

@@ -68,16 +68,17 @@ def is_not_a_secret(text: str) -> bool:
     return not text or _NOT_A_SECRET_RE.fullmatch(text) is not None or is_placeholder(text)
 
 
+# Luhn doubles every second digit from the right and sums the digits of the result: 0 2 4 6 8 1 3 5 7 9.
+# As byte tables, so that the sum runs in C (sum() over bytes adds their values): a long run of
+# card-like digit groups makes this the hot spot of the card detector.
+_LUHN_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
+_LUHN_DOUBLED = bytes.maketrans(b"0123456789", bytes((0, 2, 4, 6, 8, 1, 3, 5, 7, 9)))
+
+
 def luhn_ok(digits: str) -> bool:
-    """The Luhn checksum used by payment card numbers."""
-    total = 0
-    for index, char in enumerate(reversed(digits)):
-        value = ord(char) - 48
-        if index % 2:
-            value *= 2
-            if value > 9:
-                value -= 9
-        total += value
+    """The Luhn checksum used by payment card numbers (``digits``: ASCII digits only)."""
+    backwards = digits[::-1].encode("ascii")
+    total = sum(backwards[0::2].translate(_LUHN_PLAIN)) + sum(backwards[1::2].translate(_LUHN_DOUBLED))
     return total % 10 == 0
 
 
