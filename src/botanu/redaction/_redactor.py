@@ -31,17 +31,19 @@ URL_KEYS = frozenset(
 )
 QUERY_KEYS = frozenset({"url.query"})
 
-# Strings longer than this are scanned in chunks within a CPU-time budget (see _bounded_findings):
-# about 4 KB per chunk, with context on both sides for secrets that straddle a cut, and a budget
-# of 95 ms of the thread's CPU time per million characters plus 2 ms (the target is at most
-# 100 ms per MB; the margin covers the last chunk scanned before the check).
+# Strings longer than _FIRST_CHUNK are scanned in chunks within a CPU-time budget (see
+# _bounded_findings): 1 KB first (so that the work done before the first check is at most about a
+# millisecond, whatever the input), then about 4 KB per chunk, each with context on both sides for
+# secrets that straddle a cut. The budget is 95 ms of the thread's CPU time per million characters
+# plus 4 ms (the target is at most 100 ms per MB; the margin covers the chunk before the check).
 _CHUNK = 4096
+_FIRST_CHUNK = 1024
 _CONTEXT_BEFORE = 128
 _CONTEXT_AFTER = 256
 _NS_PER_CHAR = 95
-# Plus a fixed allowance, so that one-off work on the first chunks (classifying keys never seen
-# before) cannot cut short a long but ordinary string.
-_FLOOR_NS = 2_000_000
+# Plus a fixed allowance, so that one-off work (classifying keys never seen before, a garbage
+# collection that happens to run on this thread mid-scan) cannot cut short a long ordinary string.
+_FLOOR_NS = 4_000_000
 # JSON documents up to this size are redacted structurally (keys and values as data); longer
 # ones are scanned as text, chunk by chunk, so that their cost stays bounded too.
 _STRUCTURAL_JSON_LEN = 16 * 1024
@@ -659,7 +661,9 @@ class Redactor:
                 return result
         if self._short_cut and length < _SHORTEST_TOKEN and _no_short_secret(text):
             return text
-        findings = self._bounded_findings(text, "text") if length > _CHUNK else self._scanner.findings(text)
+        findings = (
+            self._bounded_findings(text, "text") if length > _FIRST_CHUNK else self._scanner.findings(text)
+        )
         if not findings:
             return text
         return render(text, findings, self._replacer, tally)
@@ -694,11 +698,12 @@ class Redactor:
             start = 1
         begin = start
         while start < length:
-            end = start + _CHUNK
+            size = _FIRST_CHUNK if start == begin else _CHUNK
+            end = start + size
             if end >= length:
                 end = length
             else:
-                newline = text.rfind("\n", start + _CHUNK // 2, end)
+                newline = text.rfind("\n", start + size // 2, end)
                 if newline >= 0:
                     end = newline + 1  # cut at a line end where one is near
             window_start = max(0, start - _CONTEXT_BEFORE)
@@ -737,7 +742,7 @@ class Redactor:
             return text
 
         def scan(url: str, local: Tally) -> str:
-            if len(url) > _CHUNK:
+            if len(url) > _FIRST_CHUNK:
                 findings = self._bounded_findings(url, shape)
             else:
                 findings = self._scanner.findings(url, shape)
