@@ -9,6 +9,7 @@ and the script still ends within a few seconds.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -57,6 +58,9 @@ async def handle_ticket(ticket: Ticket) -> str:
 def refund(order_id: str) -> None:
     with botanu.event(event_id=order_id, customer_id="cus_42", workflow="Refund"):
         with botanu.step("check-eligibility"):
+            # An ordinary logging call: exported as a log record tied to this step and run, and
+            # printed inside the trace tree below.
+            logging.getLogger("support.refunds").warning("order %s is past the refund window", order_id)
             raise ValueError(f"order {order_id} is older than 90 days")
 
 

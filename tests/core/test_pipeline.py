@@ -162,6 +162,7 @@ def test_quickstart_demo_without_collector_exits_fast(tmp_path):
     assert "Traceback" not in result.stderr
     assert result.stderr.count("cannot deliver spans") == 1
     assert "botanu.run/Support" in result.stderr and "└─ botanu.step/generation" in result.stderr
+    assert "· WARN order ord_778 is past the refund window" in result.stderr  # a log inside its tree
     assert "agent answered" in result.stdout
 
 
