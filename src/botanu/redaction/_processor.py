@@ -247,8 +247,15 @@ def _redact_links(
 
 
 def _bounded(attributes: Mapping[str, Any] | None, dropped: int) -> BoundedAttributes:
-    """Immutable attributes that still report how many the SDK dropped before redaction."""
-    bounded = BoundedAttributes(maxlen=None, attributes=attributes, immutable=True)
+    """Immutable attributes that still report how many the SDK dropped before redaction.
+
+    The values come from an ended span (the SDK checked them) or from the redactor (strings,
+    counts, rule names): assigned directly rather than checked again value by value, as the
+    SDK's own ``BoundedAttributes.__deepcopy__`` does; that check was most of a copy's cost.
+    An ended span's dict is never changed again, so it may be shared as it is.
+    """
+    bounded = BoundedAttributes(maxlen=None, immutable=True)
+    bounded._dict = attributes if type(attributes) is dict else dict(attributes or {})
     bounded.dropped = dropped
     return bounded
 
