@@ -298,9 +298,7 @@ def exiting() -> Iterator[None]:
         if not _exit_depth and _deferred_signals:
             signum = _deferred_signals.pop()
             _deferred_signals.clear()
-            with contextlib.suppress(ValueError, OSError):
-                signal.signal(signum, signal.SIG_DFL)
-            _inner_raise_signal(signum)
+            _die_of(signum)
 
 
 _exit_depth: list[None] = []  # non-empty while the exit work runs (a list: appends are atomic)
@@ -314,7 +312,12 @@ def _on_stop_signal(signum: int, frame: object) -> None:
     try:
         _run_exit_work()
     finally:
-        with contextlib.suppress(ValueError, OSError):
-            signal.signal(signum, signal.SIG_DFL)
-        _stop_handled.discard(signum)
-        _inner_raise_signal(signum)  # not the wrapper: the exit work has just run
+        _die_of(signum)
+
+
+def _die_of(signum: int) -> None:
+    """Put the signal's default action back and raise it: the process ends as it would have."""
+    with contextlib.suppress(ValueError, OSError):
+        signal.signal(signum, signal.SIG_DFL)
+    _stop_handled.discard(signum)
+    _inner_raise_signal(signum)  # not the wrapper: the exit work has just run

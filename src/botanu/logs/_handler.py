@@ -64,30 +64,51 @@ class BotanuLoggingHandler(logging.Handler):
             current = otel_context.get_current()
             if current.get(_SUPPRESS_INSTRUMENTATION_KEY):
                 return
-            otel_logger = self._loggers.get(name)
-            if otel_logger is None:
-                otel_logger = self._logger_for(name)
-            attributes = record_attributes(record)
-            # The run's attributes go in now, into a plain dict: the processor would otherwise
-            # add them one locked attribute update at a time.
-            entries, _ = botanu_entries(current)
-            for key, value in entries:
-                if key not in attributes:
-                    attributes[key] = value
-            number, text = severity(record.levelno)
-            otel_logger.emit(
-                LogRecord(
-                    timestamp=int(record.created * 1e9),
-                    observed_timestamp=time.time_ns(),
-                    context=current,
-                    severity_number=number,
-                    severity_text=text,
-                    body=message_of(record),
-                    attributes=attributes,
-                )
+            self.send(
+                name,
+                record.levelno,
+                message_of(record),
+                record_attributes(record),
+                int(record.created * 1e9),
+                current,
             )
         except Exception:  # a logging call must never raise because of botanu
             report_internal("exporting a log record")
+
+    def send(
+        self,
+        scope: str,
+        levelno: int,
+        body: str,
+        attributes: dict[str, Any],
+        timestamp: int | None = None,
+        current: Any = None,
+    ) -> None:
+        """Emit one record in the current context (the handler's, ``Logger``'s and the adapters')."""
+        if current is None:
+            current = otel_context.get_current()
+        # The run's attributes go in now, into a plain dict: the processor would otherwise add
+        # them one locked attribute update at a time.
+        entries, _ = botanu_entries(current)
+        for key, value in entries:
+            if key not in attributes:
+                attributes[key] = value
+        otel_logger = self._loggers.get(scope)
+        if otel_logger is None:
+            otel_logger = self._logger_for(scope)
+        number, text = severity(levelno)
+        now = time.time_ns()
+        otel_logger.emit(
+            LogRecord(
+                timestamp=timestamp or now,
+                observed_timestamp=now,
+                context=current,
+                severity_number=number,
+                severity_text=text,
+                body=body,
+                attributes=attributes,
+            )
+        )
 
     def _logger_for(self, name: str) -> Any:
         otel_logger = self._provider.get_logger(name or "root")
@@ -116,20 +137,7 @@ def emit_record(
             "(logs=False / BOTANU_LOGS=0 / OTEL_LOGS_EXPORTER=none)",
         )
         return False
-    number, text = severity(levelno)
-    now = time.time_ns()
-    otel_logger = handler._loggers.get(scope) or handler._logger_for(scope)
-    otel_logger.emit(
-        LogRecord(
-            timestamp=timestamp or now,
-            observed_timestamp=now,
-            context=otel_context.get_current(),
-            severity_number=number,
-            severity_text=text,
-            body=body,
-            attributes=attributes,
-        )
-    )
+    handler.send(scope, levelno, body, attributes, timestamp)
     return True
 
 
