@@ -19,7 +19,6 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.sdk._logs import ReadableLogRecord
 from opentelemetry.sdk._logs.export import LogRecordExporter, LogRecordExportResult
@@ -57,7 +56,7 @@ class OTLPHttpLogExporter(OTLPHttpSpanExporter, LogRecordExporter):  # type: ign
         return LogRecordExportResult.SUCCESS if outcome.complete else LogRecordExportResult.FAILURE
 
     def encode_request(self, items: Sequence[Any]) -> bytes:
-        return encode_logs(items).SerializeToString()
+        return self.encoder.logs(items)
 
     def partial_success(self, content: bytes) -> tuple[int, str]:
         return read_partial_success(content, ExportLogsServiceResponse(), "rejected_log_records")

@@ -1,0 +1,288 @@
+"""OTLP export requests for spans and log records, written directly from the SDK's objects.
+
+One encoder serves both signals: items are grouped by resource and instrumentation scope
+as the stock encoder groups them, each resource and scope is encoded once (and remembered
+from batch to batch), and each span or record is written straight to protobuf bytes with
+:mod:`botanu.export._wire`. The result decodes, with the official ``opentelemetry-proto``
+classes, to what the stock encoder's request means (the tests check this property over
+random spans and records); it costs a fraction of the stock encoder's CPU.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
+
+from botanu.export._wire import Attributes, any_value, field, fixed32, fixed64, text_field, utf8, varint
+
+# Span.flags bits (trace.proto): whether the parent's remoteness is known, and whether it is remote.
+_HAS_IS_REMOTE = 0x100
+_IS_REMOTE = 0x200
+_KIND = {
+    SpanKind.INTERNAL: b"\x30\x01",
+    SpanKind.SERVER: b"\x30\x02",
+    SpanKind.CLIENT: b"\x30\x03",
+    SpanKind.PRODUCER: b"\x30\x04",
+    SpanKind.CONSUMER: b"\x30\x05",
+}
+_LOCAL_PARENT_FLAGS = b"\x85\x01" + fixed32(_HAS_IS_REMOTE)
+_REMOTE_PARENT_FLAGS = b"\x85\x01" + fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
+_NAME_CACHE_ENTRIES = 4096
+_EMPTY_STATUS = b"\x7a\x00"
+_NOTHING: Any = object()
+# Span fields 1 (trace id), 2 (span id) and 4 (parent span id) with their tags and lengths,
+# big-endian as ids are written; fields 7 and 8 (start and end time), fixed64 little-endian.
+_IDS = struct.Struct(">HQQHQ").pack
+_IDS_AND_PARENT = struct.Struct(">HQQHQHQ").pack
+_TIMES = struct.Struct("<BQBQ").pack
+_LOW64 = (1 << 64) - 1
+
+
+class Encoder:
+    """Encodes batches of spans (``ExportTraceServiceRequest``) and log records
+    (``ExportLogsServiceRequest``). Keeps caches of what repeats; one per exporter."""
+
+    def __init__(self) -> None:
+        self.attributes = Attributes()
+        self._names: dict[str, bytes] = {}
+        self._resources: dict[int, tuple[Any, bytes]] = {}
+        self._scopes: dict[int, tuple[Any, bytes]] = {}
+
+    # ----------------------------------------------------------------- requests
+
+    def spans(self, spans: Sequence[Any]) -> bytes:
+        """The serialised ``ExportTraceServiceRequest`` for ``spans``."""
+        return self._request(spans, self.span)
+
+    def logs(self, records: Sequence[Any]) -> bytes:
+        """The serialised ``ExportLogsServiceRequest`` for ``records`` (``ReadableLogRecord``)."""
+        return self._request(records, self.log_record)
+
+    def _request(self, items: Sequence[Any], encode: Callable[[Any], bytes]) -> bytes:
+        # resource (by identity, then merged by equality) -> scope (by the SDK's equality) -> items
+        groups: dict[int, tuple[Any, dict[Any, list[bytes]]]] = {}
+        last_resource = last_scope = _NOTHING
+        last: list[bytes] = []
+        for item in items:
+            resource = item.resource
+            scope = item.instrumentation_scope or None
+            if resource is not last_resource or scope is not last_scope:
+                # Usually once per batch: consecutive items share their resource and scope.
+                group = groups.get(id(resource))
+                if group is None:
+                    group = groups[id(resource)] = (resource, {})
+                last = group[1].get(scope)  # type: ignore[assignment]
+                if last is None:
+                    last = group[1][scope] = []
+                last_resource, last_scope = resource, scope
+            last.append(encode(item))
+        out = []
+        for resource, scopes in _merge_equal_resources(groups.values()):
+            parts = [self._resource(resource)]
+            for scope, encoded_items in scopes.items():
+                body = self._scope(scope) + b"".join([field(b"\x12", item) for item in encoded_items])
+                if scope is not None and scope.schema_url:
+                    body += text_field(b"\x1a", scope.schema_url)
+                parts.append(field(b"\x12", body))
+            schema_url = getattr(resource, "schema_url", None)
+            if schema_url:
+                parts.append(text_field(b"\x1a", schema_url))
+            out.append(field(b"\x0a", b"".join(parts)))
+        return b"".join(out)
+
+    def _resource(self, resource: Any) -> bytes:
+        """The ``resource`` field (1) of a ResourceSpans / ResourceLogs (always present)."""
+        cached = self._resources.get(id(resource))
+        if cached is not None and cached[0] is resource:
+            return cached[1]
+        attributes = resource.attributes if resource is not None else None
+        encoded = field(b"\x0a", self.attributes.encode(b"\x0a", attributes))
+        if len(self._resources) >= 64:
+            self._resources.clear()
+        self._resources[id(resource)] = (resource, encoded)
+        return encoded
+
+    def _scope(self, scope: Any) -> bytes:
+        """The ``scope`` field (1) of a ScopeSpans / ScopeLogs (always present, empty for none)."""
+        cached = self._scopes.get(id(scope))
+        if cached is not None and cached[0] is scope:
+            return cached[1]
+        body = b""
+        if scope is not None:
+            if scope.name:
+                body += text_field(b"\x0a", scope.name)
+            if scope.version:
+                body += text_field(b"\x12", scope.version)
+            body += self.attributes.encode(b"\x1a", getattr(scope, "attributes", None))
+        encoded = field(b"\x0a", body)
+        if len(self._scopes) >= 1024:
+            self._scopes.clear()
+        self._scopes[id(scope)] = (scope, encoded)
+        return encoded
+
+    # ----------------------------------------------------------------- one span
+
+    def span(self, span: Any) -> bytes:
+        """One ``Span`` message."""
+        try:
+            # The SDK's ReadableSpan, read through its fields: its public properties copy the
+            # attributes, events and links on every access. Ended spans no longer change.
+            context = span._context
+            attributes = span._attributes
+            events = span._events
+            links = span._links
+            name, kind, parent, status = span._name, span._kind, span._parent, span._status
+            start_time, end_time = span._start_time, span._end_time
+            dropped_attributes = getattr(attributes, "dropped", 0)
+            dropped_events = getattr(events, "dropped", 0)
+            dropped_links = getattr(links, "dropped", 0)
+        except AttributeError:  # another ReadableSpan implementation: its public API
+            context, attributes = span.get_span_context(), span.attributes
+            events, links = span.events, span.links
+            name, kind, parent, status = span.name, span.kind, span.parent, span.status
+            start_time, end_time = span.start_time, span.end_time
+            dropped_attributes, dropped_events = span.dropped_attributes, span.dropped_events
+            dropped_links = span.dropped_links
+        # Fields may come in any order on the wire; fixed-size ones are packed together.
+        trace_id = context.trace_id
+        if parent is not None:
+            parts = [
+                _IDS_AND_PARENT(
+                    0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id, 0x2208, parent.span_id
+                )
+            ]
+        else:
+            parts = [_IDS(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id)]
+        trace_state = context.trace_state
+        if trace_state is not DEFAULT_TRACE_STATE and trace_state:
+            parts.append(_trace_state(trace_state))
+        if name:
+            encoded_name = self._names.get(name)
+            if encoded_name is None:
+                encoded_name = text_field(b"\x2a", name)
+                if len(self._names) >= _NAME_CACHE_ENTRIES:
+                    self._names.clear()
+                self._names[name] = encoded_name
+            parts.append(encoded_name)
+        parts.append(_KIND[kind])
+        if start_time and end_time:
+            parts.append(_TIMES(0x39, start_time, 0x41, end_time))
+        else:
+            if start_time:
+                parts.append(b"\x39" + fixed64(start_time))
+            if end_time:
+                parts.append(b"\x41" + fixed64(end_time))
+        if attributes:
+            self.attributes.encode_into(parts, b"\x4a", attributes)
+        if dropped_attributes:
+            parts.append(b"\x50" + varint(dropped_attributes))
+        if events:
+            for event in events:
+                parts.append(field(b"\x5a", self._event(event)))
+        if dropped_events:
+            parts.append(b"\x60" + varint(dropped_events))
+        if links:
+            for link in links:
+                parts.append(field(b"\x6a", self._link(link)))
+        if dropped_links:
+            parts.append(b"\x70" + varint(dropped_links))
+        parts.append(_EMPTY_STATUS if _is_unset(status) else _status(status))
+        parts.append(_REMOTE_PARENT_FLAGS if parent is not None and parent.is_remote else _LOCAL_PARENT_FLAGS)
+        return b"".join(parts)
+
+    def _event(self, event: Any) -> bytes:
+        body = b"\x09" + fixed64(event.timestamp) if event.timestamp else b""
+        if event.name:
+            body += text_field(b"\x12", event.name)
+        body += self.attributes.encode(b"\x1a", event.attributes)
+        dropped = getattr(event, "dropped_attributes", 0)
+        if dropped:
+            body += b"\x20" + varint(dropped)
+        return body
+
+    def _link(self, link: Any) -> bytes:
+        context = link.context
+        body = (
+            b"\x0a\x10"
+            + context.trace_id.to_bytes(16, "big")
+            + b"\x12\x08"
+            + context.span_id.to_bytes(8, "big")
+        )
+        if context.trace_state:
+            body += _trace_state(context.trace_state)
+        body += self.attributes.encode(b"\x22", link.attributes)
+        dropped = getattr(link, "dropped_attributes", 0)
+        if dropped:
+            body += b"\x28" + varint(dropped)
+        flags = _HAS_IS_REMOTE | (_IS_REMOTE if context.is_remote else 0)
+        return body + b"\x35" + fixed32(flags)
+
+    # ----------------------------------------------------------------- one log record
+
+    def log_record(self, item: Any) -> bytes:
+        """One ``LogRecord`` message from a ``ReadableLogRecord``."""
+        record = item.log_record
+        parts = []
+        if record.timestamp:
+            parts.append(b"\x09" + fixed64(record.timestamp))
+        severity = getattr(record.severity_number, "value", None)
+        if severity:
+            parts.append(b"\x10" + varint(severity))
+        if record.severity_text:
+            parts.append(text_field(b"\x1a", record.severity_text))
+        parts.append(field(b"\x2a", any_value(record.body)))
+        if record.attributes:
+            self.attributes.encode_into(parts, b"\x32", record.attributes)
+        dropped = item.dropped_attributes
+        if dropped:
+            parts.append(b"\x38" + varint(dropped))
+        flags = int(record.trace_flags or 0)
+        if flags:
+            parts.append(b"\x45" + fixed32(flags))
+        if record.trace_id:
+            parts.append(b"\x4a\x10" + record.trace_id.to_bytes(16, "big"))
+        if record.span_id:
+            parts.append(b"\x52\x08" + record.span_id.to_bytes(8, "big"))
+        if record.observed_timestamp:
+            parts.append(b"\x59" + fixed64(record.observed_timestamp))
+        event_name = getattr(record, "event_name", None)
+        if event_name:
+            parts.append(text_field(b"\x62", event_name))
+        return b"".join(parts)
+
+
+def _status(status: Any) -> bytes:
+    """The status field (15). Status (trace.proto): message 2, code 3; always sent, as the stock
+    encoder does; the common one (unset, no message) is one constant."""
+    code = status.status_code.value
+    if not code and not status.description:
+        return _EMPTY_STATUS
+    body = text_field(b"\x12", status.description) if status.description else b""
+    return field(b"\x7a", body + b"\x18" + varint(code) if code else body)
+
+
+def _is_unset(status: Any) -> bool:
+    return status.status_code is StatusCode.UNSET and not status.description
+
+
+def _trace_state(trace_state: Any) -> bytes:
+    return field(b"\x1a", utf8(",".join([f"{key}={value}" for key, value in trace_state.items()])))
+
+
+def _merge_equal_resources(groups: Any) -> list[tuple[Any, dict[Any, list[bytes]]]]:
+    """Groups whose resources are distinct objects but equal values become one (as in the stock
+    encoder, which groups by equality); the common case, one resource, costs nothing."""
+    merged: list[tuple[Any, dict[Any, list[bytes]]]] = []
+    for resource, scopes in groups:
+        for other, other_scopes in merged:
+            if other is not resource and other == resource:
+                for scope, items in scopes.items():
+                    other_scopes.setdefault(scope, []).extend(items)
+                break
+        else:
+            merged.append((resource, scopes))
+    return merged
