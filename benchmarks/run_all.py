@@ -11,6 +11,7 @@ BENCHMARKS = (
     "bench_core.py",
     "bench_redaction.py",
     "bench_delivery.py",
+    "bench_export_cpu.py",
     "bench_burst.py",
     "bench_logs.py",
     "bench_cost.py",

@@ -68,14 +68,12 @@ def _instrumentor_plans(
 
 
 def _test_span(settings: Settings, timeout: float) -> tuple[bool, str]:
-    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     from botanu._pipeline import build_resource
     from botanu.export import OTLPHttpSpanExporter
-    from botanu.export._otlp_http import _partial_success
 
     captured = InMemorySpanExporter()
     provider = TracerProvider(resource=build_resource(settings), shutdown_on_exit=False)
@@ -91,16 +89,13 @@ def _test_span(settings: Settings, timeout: float) -> tuple[bool, str]:
         timeout=timeout,
         retry_window=timeout,
     )
-    # The exporter keeps only the count of spans a collector rejected; its message is in the answer.
-    answers: list[Any] = []
-    exporter._session.hooks["response"].append(lambda response, *args, **kwargs: answers.append(response))
     try:
-        result = exporter.send(encode_spans(captured.get_finished_spans()).SerializeToString(), 1)
+        result = exporter.send(exporter.encode_request(captured.get_finished_spans()), 1)
     finally:
         exporter.shutdown()
     if not result.delivered:
         return False, result.reason
-    message = _partial_success(answers[-1].content)[1] if answers else ""
+    message = result.message
     if result.rejected_spans:
         rejection = message or "(no message)"
         return False, f"the collector answered HTTP {result.status} but rejected the test span: {rejection}"

@@ -34,8 +34,9 @@ _REMOTE_PARENT_FLAGS = b"\x85\x01" + fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 _NAME_CACHE_ENTRIES = 4096
 _EMPTY_STATUS = b"\x7a\x00"
 _NOTHING: Any = object()
-# Span fields 1 (trace id), 2 (span id) and 4 (parent span id) with their tags and lengths,
-# big-endian as ids are written; fields 7 and 8 (start and end time), fixed64 little-endian.
+# Two id fields with their tags and lengths, big-endian as ids are written (a span's trace and
+# span ids, and its parent's; a log record's trace and span ids); two fixed64 time fields,
+# little-endian (a span's start and end, a log record's time and observed time).
 _IDS = struct.Struct(">HQQHQ").pack
 _IDS_AND_PARENT = struct.Struct(">HQQHQHQ").pack
 _TIMES = struct.Struct("<BQBQ").pack
@@ -51,6 +52,7 @@ class Encoder:
         self._names: dict[str, bytes] = {}
         self._resources: dict[int, tuple[Any, bytes]] = {}
         self._scopes: dict[int, tuple[Any, bytes]] = {}
+        self._severities: dict[tuple[Any, str | None], bytes] = {}
 
     # ----------------------------------------------------------------- requests
 
@@ -226,33 +228,53 @@ class Encoder:
     def log_record(self, item: Any) -> bytes:
         """One ``LogRecord`` message from a ``ReadableLogRecord``."""
         record = item.log_record
-        parts = []
-        if record.timestamp:
-            parts.append(b"\x09" + fixed64(record.timestamp))
-        severity = getattr(record.severity_number, "value", None)
-        if severity:
-            parts.append(b"\x10" + varint(severity))
-        if record.severity_text:
+        timestamp, observed = record.timestamp, record.observed_timestamp
+        if timestamp and observed:
+            parts = [_TIMES(0x09, timestamp, 0x59, observed)]
+        else:
+            parts = [b"\x09" + fixed64(timestamp)] if timestamp else []
+            if observed:
+                parts.append(b"\x59" + fixed64(observed))
+        severity = record.severity_number
+        if severity is not None:
+            # Severity number and text repeat: one cached field pair per (number, text).
+            key = (severity, record.severity_text)
+            encoded = self._severities.get(key)
+            if encoded is None:
+                encoded = _severity(severity, record.severity_text)
+                if len(self._severities) < 256:
+                    self._severities[key] = encoded
+            parts.append(encoded)
+        elif record.severity_text:
             parts.append(text_field(b"\x1a", record.severity_text))
         parts.append(field(b"\x2a", any_value(record.body)))
-        if record.attributes:
-            self.attributes.encode_into(parts, b"\x32", record.attributes)
-        dropped = item.dropped_attributes
-        if dropped:
-            parts.append(b"\x38" + varint(dropped))
-        flags = int(record.trace_flags or 0)
+        attributes = record.attributes
+        if attributes:
+            self.attributes.encode_into(parts, b"\x32", attributes)
+            dropped = getattr(attributes, "dropped", 0)
+            if dropped:
+                parts.append(b"\x38" + varint(dropped))
+        flags = record.trace_flags
         if flags:
-            parts.append(b"\x45" + fixed32(flags))
-        if record.trace_id:
-            parts.append(b"\x4a\x10" + record.trace_id.to_bytes(16, "big"))
-        if record.span_id:
-            parts.append(b"\x52\x08" + record.span_id.to_bytes(8, "big"))
-        if record.observed_timestamp:
-            parts.append(b"\x59" + fixed64(record.observed_timestamp))
+            parts.append(b"\x45" + fixed32(int(flags)))
+        trace_id, span_id = record.trace_id, record.span_id
+        if trace_id and span_id:
+            parts.append(_IDS(0x4A10, trace_id >> 64, trace_id & _LOW64, 0x5208, span_id))
+        else:
+            if trace_id:
+                parts.append(b"\x4a\x10" + trace_id.to_bytes(16, "big"))
+            if span_id:
+                parts.append(b"\x52\x08" + span_id.to_bytes(8, "big"))
         event_name = getattr(record, "event_name", None)
         if event_name:
             parts.append(text_field(b"\x62", event_name))
         return b"".join(parts)
+
+
+def _severity(number: Any, text: str | None) -> bytes:
+    value = getattr(number, "value", number)
+    encoded = b"\x10" + varint(value) if value else b""
+    return encoded + text_field(b"\x1a", text) if text else encoded
 
 
 def _status(status: Any) -> bytes:

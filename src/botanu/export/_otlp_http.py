@@ -74,6 +74,8 @@ class Delivery:
     rejected_spans: int = 0
     # What the collector asked for with Retry-After, in seconds.
     retry_after: float | None = None
+    # The collector's partial-success message (a rejection's reason, or a warning), if any.
+    message: str = ""
 
 
 @dataclass(frozen=True)
@@ -444,7 +446,7 @@ class OTLPHttpSpanExporter(SpanExporter):
                     "answers are counted in botanu.stats() as 'collector_warnings')",
                     message,
                 )
-            return Delivery(True, False, "ok", status, attempt, rejected)
+            return Delivery(True, False, "ok", status, attempt, rejected, message=message)
         text = answer.text[:200].strip()
         reason = f"HTTP {status}" + (f": {text}" if text else "")
         if status in RETRYABLE_STATUSES:
