@@ -25,6 +25,11 @@ class _Handler(BaseHTTPRequestHandler):
     """Answers ``/status/<code>`` with that code, ``/drop`` by closing, anything else 200."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, so connections can be reused
+    # Each answer leaves in one write (headers and body together; flushed after each request).
+    # Written in two, a client that pipelines can lose an answer: http.client reads the first
+    # response through a buffered file, which may take in the next response's bytes with the
+    # first one's late body, and the next response's own file then waits for bytes already taken.
+    wbufsize = -1
 
     def _answer(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
