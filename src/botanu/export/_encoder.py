@@ -53,6 +53,7 @@ class Encoder:
         self._resources: dict[int, tuple[Any, bytes]] = {}
         self._scopes: dict[int, tuple[Any, bytes]] = {}
         self._severities: dict[tuple[Any, str | None], bytes] = {}
+        self._unset_status: Any = None
 
     # ----------------------------------------------------------------- requests
 
@@ -192,7 +193,13 @@ class Encoder:
                 parts.append(field(b"\x6a", self._link(link)))
         if dropped_links:
             parts.append(b"\x70" + varint(dropped_links))
-        parts.append(_EMPTY_STATUS if _is_unset(status) else _status(status))
+        if status is self._unset_status:
+            parts.append(_EMPTY_STATUS)
+        elif _is_unset(status):
+            self._unset_status = status  # the SDK shares one default status object between spans
+            parts.append(_EMPTY_STATUS)
+        else:
+            parts.append(_status(status))
         parts.append(_REMOTE_PARENT_FLAGS if parent is not None and parent.is_remote else _LOCAL_PARENT_FLAGS)
         return b"".join(parts)
 

@@ -72,9 +72,11 @@ class OTLPHttpLogExporter(OTLPHttpSpanExporter, LogRecordExporter):  # type: ign
     def _redacted(self, redactor: Redactor, item: Any) -> Any:
         try:
             record = item.log_record
-            body, attributes = redactor.redact_log(record.body, record.attributes)
+            # The plain dict behind the SDK's BoundedAttributes, read only: iterating it is C speed.
+            plain = getattr(record.attributes, "_dict", record.attributes)
+            body, attributes = redactor.redact_log(record.body, plain)
             resource = self._resource(redactor, item.resource)
-            if body is record.body and attributes is record.attributes and resource is item.resource:
+            if body is record.body and attributes is plain and resource is item.resource:
                 return item
             clean = copy.copy(record)  # the app's record object is never changed
             clean.body = body
