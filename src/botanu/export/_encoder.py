@@ -66,7 +66,7 @@ class Encoder:
         return self._request(records, self.log_record)
 
     def _request(self, items: Sequence[Any], encode: Callable[[Any], bytes]) -> bytes:
-        # resource (by identity, then merged by equality) -> scope (by the SDK's equality) -> items
+        # resource (by identity; a new one joins an equal one's group) -> scope (SDK equality) -> items
         groups: dict[int, tuple[Any, dict[Any, list[bytes]]]] = {}
         last_resource = last_scope = _NOTHING
         last: list[bytes] = []
@@ -77,14 +77,14 @@ class Encoder:
                 # Usually once per batch: consecutive items share their resource and scope.
                 group = groups.get(id(resource))
                 if group is None:
-                    group = groups[id(resource)] = (resource, {})
+                    group = groups[id(resource)] = _group_of(resource, groups)
                 last = group[1].get(scope)  # type: ignore[assignment]
                 if last is None:
                     last = group[1][scope] = []
                 last_resource, last_scope = resource, scope
             last.append(encode(item))
         out = []
-        for resource, scopes in _merge_equal_resources(groups.values()):
+        for resource, scopes in {id(group): group for group in groups.values()}.values():
             parts = [self._resource(resource)]
             for scope, encoded_items in scopes.items():
                 body = self._scope(scope) + b"".join([field(b"\x12", item) for item in encoded_items])
@@ -258,9 +258,9 @@ class Encoder:
         attributes = record.attributes
         if attributes:
             self.attributes.encode_into(parts, b"\x32", attributes)
-            dropped = getattr(attributes, "dropped", 0)
-            if dropped:
-                parts.append(b"\x38" + varint(dropped))
+        dropped = getattr(attributes, "dropped", 0)  # also when all were dropped (a limit of 0)
+        if dropped:
+            parts.append(b"\x38" + varint(dropped))
         flags = record.trace_flags
         if flags:
             parts.append(b"\x45" + fixed32(int(flags)))
@@ -302,16 +302,13 @@ def _trace_state(trace_state: Any) -> bytes:
     return field(b"\x1a", utf8(",".join([f"{key}={value}" for key, value in trace_state.items()])))
 
 
-def _merge_equal_resources(groups: Any) -> list[tuple[Any, dict[Any, list[bytes]]]]:
-    """Groups whose resources are distinct objects but equal values become one (as in the stock
-    encoder, which groups by equality); the common case, one resource, costs nothing."""
-    merged: list[tuple[Any, dict[Any, list[bytes]]]] = []
-    for resource, scopes in groups:
-        for other, other_scopes in merged:
-            if other is not resource and other == resource:
-                for scope, items in scopes.items():
-                    other_scopes.setdefault(scope, []).extend(items)
-                break
-        else:
-            merged.append((resource, scopes))
-    return merged
+def _group_of(resource: Any, groups: dict[int, tuple[Any, dict[Any, list[bytes]]]]) -> Any:
+    """The group for a resource object seen for the first time in a batch: an equal resource's
+    if there is one (as in the stock encoder, a dict: equal and hashed alike), else a new one.
+    Items then join their group in batch order, so resources, scopes and items keep the stock
+    encoder's first-seen order; the common case, one resource, costs nothing."""
+    for group in groups.values():
+        other = group[0]
+        if other == resource and hash(other) == hash(resource):
+            return group
+    return (resource, {})

@@ -18,6 +18,7 @@ encoder fails on it), and a link's trace state is sent (the stock encoder leaves
 from __future__ import annotations
 
 import logging
+import re
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -34,6 +35,7 @@ _double = struct.Struct("<d").pack
 
 # AnyValue's fields (common.proto): string 1, bool 2, int 3, double 4, array 5, kvlist 6, bytes 7.
 _TRUE, _FALSE = b"\x10\x01", b"\x10\x00"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 # Encoded attributes are cached for scalar values (text up to this length): keys and most
 # values repeat from span to span (run ids, methods, routes, model names), so most attributes
@@ -74,7 +76,7 @@ def utf8(text: str) -> bytes:
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace").encode("utf-8")
+        return _SURROGATE.sub("\ufffd", text).encode("utf-8")  # one U+FFFD each (not one per byte)
 
 
 def text_field(tag: bytes, text: str) -> bytes:
@@ -101,8 +103,8 @@ def _other_value(value: Any) -> bytes:
         return b""
     if isinstance(value, bool):
         return _TRUE if value else _FALSE
-    if isinstance(value, str):
-        return field(b"\x0a", utf8(str(value)))
+    if isinstance(value, str):  # its text, as protobuf takes it (str() of a str enum is "Enum.NAME")
+        return field(b"\x0a", utf8(str.__str__(value)))
     if isinstance(value, int):
         return b"\x18" + _int64(int(value))
     if isinstance(value, float):
@@ -156,10 +158,11 @@ class Attributes:
         for key, value in getattr(attributes, "_dict", attributes).items():
             kind = type(value)
             # Cached by key, then by value: text by itself, other scalars with their type
-            # (True == 1 == 1.0 as dict keys). Long text and containers are not cached.
+            # (True == 1 == 1.0 as dict keys). Long text, containers and float zeros
+            # (0.0 == -0.0) are not cached.
             if kind is str:
                 value_key: Any = value if len(value) <= CACHED_VALUE_LEN else None
-            elif kind is int or kind is float or kind is bool:
+            elif kind is int or kind is bool or (kind is float and value):
                 value_key = (value, kind)
             else:
                 value_key = None
