@@ -32,11 +32,11 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind
 
 import botanu
-from botanu import _run, _tracing
 from botanu._config import resolve_settings
 from botanu._pipeline import build_processors
-from botanu._tracing import INSTRUMENTATION_NAME
 from botanu._version import __version__
+from botanu.context import _run, _tracing
+from botanu.context._tracing import INSTRUMENTATION_NAME
 
 
 class NullExporter(SpanExporter):

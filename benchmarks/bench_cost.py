@@ -45,10 +45,10 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import SpanKind
 
 import botanu
-from botanu import _run, _tracing
 from botanu._config import resolve_settings
-from botanu._enricher import RunEnricher
 from botanu._pipeline import BotanuSpanProcessor, build_processors
+from botanu.context import _run, _tracing
+from botanu.context._enricher import RunEnricher
 from botanu.llm import _prices, _rollup
 
 ORDINARY_BUDGET = 1.03

@@ -214,7 +214,9 @@ def measure(side: Side, count: int) -> tuple[float, float]:
     side.work(count)
     thread_end = time.thread_time()
     if side.flush() is False:
-        raise SystemExit(f"{side.name}: flush did not complete: {_stats.spans.snapshot()} {_stats.logs.snapshot()}")
+        raise SystemExit(
+            f"{side.name}: flush did not complete: {_stats.spans.snapshot()} {_stats.logs.snapshot()}"
+        )
     process_end = time.process_time()
     return (process_end - process_start) / count * 1e6, (thread_end - thread_start) / count * 1e6
 
@@ -257,14 +259,23 @@ def main() -> int:
         # Queues as large as a round on both sides: every item is exported (none dropped or spilled).
         os.environ["OTEL_BSP_MAX_QUEUE_SIZE"] = os.environ["OTEL_BLRP_MAX_QUEUE_SIZE"] = str(QUEUE)
         settings = resolve_settings(
-            {"service_name": "bench-shop", "endpoint": f"{base}/v1/traces", "logs_endpoint": f"{base}/v1/logs"}
+            {
+                "service_name": "bench-shop",
+                "endpoint": f"{base}/v1/traces",
+                "logs_endpoint": f"{base}/v1/logs",
+            }
         )
         resource = build_resource(settings)
         _stats.reset()
         stock, botanu = stock_spans(base, resource), botanu_spans(base, settings, resource)
-        span_ratio = compare("Spans (run + step, 8 attributes each)", "runs", stock, botanu, args.items, args.rounds)
+        span_ratio = compare(
+            "Spans (run + step, 8 attributes each)", "runs", stock, botanu, args.items, args.rounds
+        )
         tracing = TracerProvider(resource=resource, shutdown_on_exit=False)
-        stock_log, botanu_log = stock_logs(base, resource, tracing), botanu_logs(base, settings, resource, tracing)
+        stock_log, botanu_log = (
+            stock_logs(base, resource, tracing),
+            botanu_logs(base, settings, resource, tracing),
+        )
         log_ratio = compare(
             "Log records (one logging call, 4 extras, in a span)",
             "records",

@@ -36,11 +36,11 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import botanu
-from botanu import _run, _tracing
 from botanu._config import resolve_settings
 from botanu._pipeline import build_processors
-from botanu._tracing import INSTRUMENTATION_NAME
 from botanu._version import __version__
+from botanu.context import _run, _tracing
+from botanu.context._tracing import INSTRUMENTATION_NAME
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "instrumentors"))
 from botanu_instrumentation.openai import OpenAIInstrumentor

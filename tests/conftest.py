@@ -29,7 +29,8 @@ def reset_otel_globals() -> None:
 
 
 def reset_botanu() -> None:
-    from botanu import _pipeline, _run, _safety, _stats
+    from botanu import _pipeline, _safety, _stats
+    from botanu.context import _run
 
     _pipeline.shutdown(timeout=2)
     _pipeline._reset_for_tests()

@@ -27,7 +27,10 @@ from opentelemetry.trace import SpanKind
 
 from botanu import _pipeline
 from botanu._config import Settings
-from botanu._run import (
+from botanu._safety import BotanuUsageError
+from botanu._version import __version__
+from botanu.analytics import Analytics, identify, track
+from botanu.context._run import (
     OUTCOME_STATUSES,
     Event,
     RunContext,
@@ -38,10 +41,7 @@ from botanu._run import (
     outcome,
     step,
 )
-from botanu._safety import BotanuUsageError
-from botanu._session import Session, current_session, session
-from botanu._version import __version__
-from botanu.analytics import Analytics, identify, track
+from botanu.context._session import Session, current_session, session
 from botanu.flows import Flow, FlowNode, act, assert_, define_flow, load_flows
 from botanu.llm import LLMCall, llm_call
 from botanu.logs import Logger

@@ -25,7 +25,7 @@ from typing import Any
 
 from opentelemetry.context import Context, get_current
 
-from botanu._baggage import botanu_entries
+from botanu.context._baggage import botanu_entries
 
 MAX_ATTRIBUTES = 64
 MAX_DEPTH = 4

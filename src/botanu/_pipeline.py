@@ -30,11 +30,12 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from botanu import _run, _safety, _stats, propagation
+from botanu import _safety, _stats, propagation
 from botanu._config import Settings, differing_settings, resolve_settings
-from botanu._enricher import RunEnricher
-from botanu._tracing import INSTRUMENTATION_NAME, reset_tracer
 from botanu._version import __version__
+from botanu.context import _run
+from botanu.context._enricher import RunEnricher
+from botanu.context._tracing import INSTRUMENTATION_NAME, reset_tracer
 from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
 from botanu.export._fork import exiting, install_stop_handlers, on_exit_without_atexit, remove_stop_handlers
 from botanu.llm import LlmRunEnricher, cost_stage

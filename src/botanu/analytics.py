@@ -27,8 +27,8 @@ from opentelemetry.trace import SpanKind
 
 from botanu._analytics_attributes import BadTimestamp, baggage_attributes, flatten, timestamp_ns
 from botanu._safety import contained, misuse, user_call_site, warn_once
-from botanu._session import Session, current_session, session
-from botanu._tracing import tracer
+from botanu.context._session import Session, current_session, session
+from botanu.context._tracing import tracer
 
 __all__ = ["Analytics", "Session", "current_session", "identify", "session", "track"]
 

@@ -45,7 +45,7 @@ from opentelemetry.propagators.textmap import (
 from botanu._config import Settings
 from botanu._safety import contained, warn_once
 from botanu._tracecontext import with_conformant_tracecontext
-from botanu._tracing import with_baggage
+from botanu.context._tracing import with_baggage
 from botanu.integrations._headers import note_inbound_trace_id
 
 logger = logging.getLogger("botanu")

@@ -126,7 +126,7 @@ def test_current_run_from_inbound_baggage():
 def test_run_ids_are_time_ordered_uuid7():
     from uuid import UUID
 
-    from botanu._ids import uuid7
+    from botanu.context._ids import uuid7
 
     ids = [uuid7() for _ in range(2000)]
     assert ids == sorted(ids)
@@ -137,7 +137,7 @@ def test_run_ids_are_time_ordered_uuid7():
 def test_run_ids_stay_ordered_when_the_clock_stalls_or_steps_back(monkeypatch):
     from uuid import UUID
 
-    from botanu import _ids
+    from botanu.context import _ids
 
     now = 1_750_000_000_123_456_789
     readings = iter([now, now, now, now - 5_000_000_000, now - 5_000_000_000, now + 1_000_000])
@@ -161,7 +161,7 @@ def test_a_finished_run_is_freed_at_once_without_the_cyclic_gc(clean_botanu):
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from botanu._tracing import reset_tracer
+    from botanu.context._tracing import reset_tracer
 
     exporter = InMemorySpanExporter()
     provider = TracerProvider()

@@ -14,7 +14,7 @@ from typing import Any
 from opentelemetry import context
 
 try:  # botanu is the distribution these instrumentors ship in; stay importable without it
-    from botanu import _run
+    from botanu.context import _run
 except Exception:  # pragma: no cover - botanu missing or broken: content stays off
     _run = None  # type: ignore[assignment]
 

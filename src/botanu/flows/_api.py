@@ -18,8 +18,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanContext
 
 from botanu._analytics_attributes import baggage_attributes
-from botanu._run import current_run
 from botanu._safety import contained, misuse, safe_text, user_call_site, warn_once
+from botanu.context._run import current_run
 from botanu.flows import _names as names
 from botanu.flows._model import declared
 from botanu.flows._runs import MAX_NODE_DATA_BYTES, tracker

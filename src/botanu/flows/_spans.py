@@ -11,7 +11,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode
 
 from botanu._analytics_attributes import flatten
-from botanu._tracing import tracer, with_baggage
+from botanu.context._tracing import tracer, with_baggage
 from botanu.flows import _names as names
 from botanu.flows._verdict import RunVerdict
 

@@ -53,7 +53,7 @@ class RequestRun:
     def open(self, request: Any) -> Any:
         """A fresh ``botanu.event`` for this request (enter it around the app), or None."""
         try:
-            from botanu._run import event
+            from botanu.context._run import event
 
             workflow = _value(self.workflow, request, "workflow")
             return event(
@@ -74,7 +74,7 @@ def outcome_from_status(status: int) -> None:
     if status < 500:
         return
     try:
-        from botanu._run import outcome
+        from botanu.context._run import outcome
 
         outcome("failure", reason=f"HTTP {status}")
     except _safety.BotanuUsageError:

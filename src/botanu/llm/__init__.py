@@ -30,7 +30,7 @@ def cost_stage(export: SpanProcessor, settings: Settings) -> LlmCostProcessor:
     Reads ``settings.llm_prices`` now, so a bad price file is reported at ``init()``, and
     has run spans carry their calls' totals from now on.
     """
-    from botanu import _run
+    from botanu.context import _run
     from botanu.llm import _rollup
 
     _run.set_run_end_listener(_rollup.run_ended)

@@ -26,9 +26,9 @@ from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from botanu import _stats
-from botanu._enricher import RunEnricher
-from botanu._keys import RUN_ID
 from botanu._safety import report_internal
+from botanu.context._enricher import RunEnricher
+from botanu.context._keys import RUN_ID
 from botanu.llm import _prices, _rollup
 from botanu.llm._keys import (
     CACHE_CREATION_TOKENS,

@@ -21,8 +21,8 @@ from opentelemetry import context
 from opentelemetry.trace import Span
 
 from botanu import _stats
-from botanu._run import _RUN_KEY
 from botanu._safety import report_internal
+from botanu.context._run import _RUN_KEY
 from botanu.llm._keys import (
     COST_USD,
     LLM_CALLS,
@@ -141,7 +141,7 @@ def _add(totals: _Totals, input_tokens: int, output_tokens: int, cost: float | N
 
 
 def run_ended(span: Span, run_id: str) -> None:
-    """Put the run's totals on its span, just before it ends (called by ``botanu._run``).
+    """Put the run's totals on its span, just before it ends (called by ``botanu.context._run``).
 
     Never raises: the run span must end whatever happens here.
     """

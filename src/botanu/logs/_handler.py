@@ -27,8 +27,8 @@ from opentelemetry import context as otel_context
 from opentelemetry._logs import LogRecord
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
-from botanu._baggage import botanu_entries
 from botanu._safety import report_internal, warn_once
+from botanu.context._baggage import botanu_entries
 from botanu.logs._translate import message_of, record_attributes, severity
 
 logger = logging.getLogger("botanu")

@@ -17,8 +17,8 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.sdk._logs import LogRecordProcessor
 
-from botanu._baggage import botanu_entries
 from botanu._safety import report_internal
+from botanu.context._baggage import botanu_entries
 from botanu.export._delivery import DeliveryProcessor
 from botanu.logs._fingerprint import FINGERPRINT
 from botanu.logs._translate import EXCEPTION_MESSAGE, EXCEPTION_TYPE, add_text_fingerprint

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 from collections.abc import Sequence
 
 from botanu._version import __version__
 
 # Modules that contribute subcommands; a missing one is skipped.
-_SUBCOMMAND_MODULES = ("botanu._cli_run", "botanu._cli_doctor", "botanu.flows._cli")
+_SUBCOMMAND_MODULES = ("botanu.cli._run", "botanu.cli._doctor", "botanu.flows._cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,7 +40,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     return int(handler(args) or 0)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

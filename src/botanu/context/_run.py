@@ -22,9 +22,10 @@ from typing import Any, TypeVar
 from opentelemetry import baggage, context, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from botanu._baggage import botanu_entries
-from botanu._ids import uuid7
-from botanu._keys import (  # noqa: F401 - re-exported: other modules read the names from here
+from botanu._safety import BotanuUsageError, contained, misuse, report_internal, safe_text, valid_text
+from botanu.context._baggage import botanu_entries
+from botanu.context._ids import uuid7
+from botanu.context._keys import (  # noqa: F401 - re-exported: other modules read the names from here
     CUSTOMER_ID,
     ENVIRONMENT,
     EVENT_ID,
@@ -45,8 +46,7 @@ from botanu._keys import (  # noqa: F401 - re-exported: other modules read the n
     TENANT_ID,
     WORKFLOW,
 )
-from botanu._safety import BotanuUsageError, contained, misuse, report_internal, safe_text, valid_text
-from botanu._tracing import baggage_map, derive_context, merged_baggage, tracer
+from botanu.context._tracing import baggage_map, derive_context, merged_baggage, tracer
 from botanu.propagation import ensure_rules
 
 MAX_INPUT_CHARS = 4096

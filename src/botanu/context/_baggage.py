@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from opentelemetry.context import Context
 
-from botanu._keys import RUN_BAGGAGE_KEYS
-from botanu._tracing import baggage_map
+from botanu.context._keys import RUN_BAGGAGE_KEYS
+from botanu.context._tracing import baggage_map
 
 Entries = tuple[tuple[str, str], ...]
 

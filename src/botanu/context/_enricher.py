@@ -6,8 +6,8 @@ from opentelemetry import context
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from botanu._baggage import botanu_entries
-from botanu._tracing import INSTRUMENTATION_NAME
+from botanu.context._baggage import botanu_entries
+from botanu.context._tracing import INSTRUMENTATION_NAME
 
 
 class RunEnricher(SpanProcessor):

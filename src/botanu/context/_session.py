@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from opentelemetry import baggage, context
 
 from botanu._safety import contained, misuse, user_call_site
-from botanu._tracing import with_baggage
+from botanu.context._tracing import with_baggage
 from botanu.propagation import ensure_rules
 
 SESSION_ID = "botanu.session_id"
