@@ -17,6 +17,7 @@ from opentelemetry.trace import Status
 
 from botanu._safety import warn_once
 from botanu.logs._fingerprint import FINGERPRINT, fingerprint_text
+from botanu.redaction._budget import CURRENT, OPEN, one_item
 from botanu.redaction._redactor import CLEAN, MIN_SCAN_LEN, Redactor, Tally, plain_dict, with_audit
 from botanu.redaction._replace import FAILED
 from botanu.redaction._stats import STATS
@@ -38,6 +39,9 @@ class RedactingSpanProcessor(SpanProcessor):
     status description, resource attributes) and passes only the copy on; the live span is
     never modified. A span with nothing to redact is passed through as is. Changed spans carry
     ``botanu.redaction.count`` and ``botanu.redaction.rules`` (rule names, never matched text).
+
+    The cost of one span is bounded, about 90 ms of CPU time per MB of its text (see ``_budget``):
+    what is left when its budget runs out is replaced unscanned (rule ``scan_limit``).
 
     Redaction never raises into ``span.end()``: if it fails, the span is exported with every
     string value replaced by ``[REDACTED: redaction failed]`` (fail closed), the failure is
@@ -76,7 +80,17 @@ class RedactingSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         next(STATS._seen)  # count the span (lock-free, see _stats)
         try:
-            exported: ReadableSpan | None = span if self._unchanged(span) else self._redact(span)
+            if self._unchanged(span):
+                exported: ReadableSpan | None = span
+            else:
+                # One scan budget for the whole span, so that its cost is bounded per MB of its
+                # text (see _budget; written out here rather than as a decorator: this is hot).
+                outer = CURRENT.budget
+                CURRENT.budget = OPEN
+                try:
+                    exported = self._redact(span)
+                finally:
+                    CURRENT.budget = outer
         except Exception as error:
             exported = _fail_closed(span, self._redactor, error)
         if exported is None:
@@ -190,6 +204,7 @@ class RedactingSpanProcessor(SpanProcessor):
             STATS.span_changed(tally)
         return _copy(span, new_name, new_attributes, new_events, new_links, new_status, new_resource)
 
+    @one_item  # an item of its own: redacted once, and its result is shared by every span
     def _redact_resource(self, resource: Resource) -> tuple[Resource | None, Resource | None, Tally]:
         tally: Tally = []
         attributes = resource.attributes

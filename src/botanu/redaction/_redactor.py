@@ -5,15 +5,24 @@ from __future__ import annotations
 import json
 import logging
 import re
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from itertools import filterfalse
 from typing import TYPE_CHECKING, Any
 
 from botanu._safety import misuse, warn_once
+from botanu.redaction._budget import SCAN_NS, allows, cpu_ns, exhausted, item_budget, one_item, worst_cost
 from botanu.redaction._detectors import Scanner
 from botanu.redaction._keys import GENERIC, KeyRules
-from botanu.redaction._replace import SCAN_LIMIT, TOO_DEEP, Finding, Replacer, render
+from botanu.redaction._replace import (
+    NOT_SCANNED,
+    SCAN_LIMIT,
+    TOO_DEEP,
+    Finding,
+    Replacer,
+    render,
+    unscanned,
+    unscanned_rest,
+)
 from botanu.redaction._shapes import is_card_number, is_placeholder, looks_random
 from botanu.redaction._stats import STATS
 
@@ -31,26 +40,31 @@ URL_KEYS = frozenset(
 )
 QUERY_KEYS = frozenset({"url.query"})
 
-# Strings longer than _FIRST_CHUNK are scanned in chunks within a CPU-time budget (see
-# _bounded_findings): 1 KB first (so that the work done before the first check is at most about a
-# millisecond, whatever the input), then about 4 KB per chunk, each with context on both sides for
-# secrets that straddle a cut. The budget is 95 ms of the thread's CPU time per million characters
-# plus 4 ms (the target is at most 100 ms per MB; the margin covers the chunk before the check).
+# Every scan draws on its item's budget (see _budget). Strings longer than _FIRST_CHUNK are
+# scanned in chunks, each checked against the budget (see _bounded_findings): 1 KB first (judged
+# at the worst-case cost, like a short string), then about 4 KB per chunk (judged at the string's
+# average cost so far), each with context on both sides for secrets that straddle a cut.
 _CHUNK = 4096
 _FIRST_CHUNK = 1024
 _CONTEXT_BEFORE = 128
 _CONTEXT_AFTER = 256
-_NS_PER_CHAR = 95
-# Plus a fixed allowance, so that one-off work (classifying keys never seen before, a garbage
-# collection that happens to run on this thread mid-scan) cannot cut short a long ordinary string.
-_FLOOR_NS = 4_000_000
 # JSON documents up to this size are redacted structurally (keys and values as data); longer
 # ones are scanned as text, chunk by chunk, so that their cost stays bounded too.
 _STRUCTURAL_JSON_LEN = 16 * 1024
+# Expected costs per character, in ns, of the work on a string other than its scan (each charged
+# to the item's budget before it is done, the worst seen and some margin): classifying a key never
+# seen before (about 300 at worst, ``1a1a1a...``), judging whether a value under a generic key
+# looks random (about 180), walking a parsed JSON document apart from its strings and new keys
+# (about 100, ``[[],[],...]``).
+_CLASSIFY_NS_PER_CHAR = 500
+_SHAPE_NS_PER_CHAR = 300
+_JSON_NS_PER_CHAR = 200
 
 # Strings shorter than this are only redacted because of their key: no detector can find a
 # secret in five characters.
 MIN_SCAN_LEN = 6
+# Values under a generic key ("signature") shorter than this never look random.
+_RANDOM_MIN_LEN = 16
 # Results for short strings are cached: attribute values repeat a lot (methods, routes, hosts).
 _CACHEABLE_LEN = 256
 _CACHE_SIZE = 4096
@@ -137,7 +151,9 @@ class Redactor:
             to accept botanu's decision. If it raises, or returns something that is not a valid
             attribute value, the redacted value is kept and a warning is logged once.
 
-    A Redactor is thread-safe and meant to be shared; its caches are bounded.
+    A Redactor is thread-safe and meant to be shared; its caches are bounded. Each call (and each
+    span of a :class:`RedactingSpanProcessor`) is one item with one budget of CPU time, about 90 ms
+    per MB of its text: what is left when it runs out is replaced unscanned (rule ``scan_limit``).
     """
 
     def __init__(
@@ -218,6 +234,7 @@ class Redactor:
 
     # ------------------------------------------------------------------ public API
 
+    @one_item
     def redact_text(self, text: str) -> str:
         """``text`` with every secret-shaped part replaced (URLs, tokens, ``password=...``, ...)."""
         if not isinstance(text, str):
@@ -228,6 +245,7 @@ class Redactor:
             STATS.values_redacted(tally)
         return result
 
+    @one_item
     def redact_url(self, url: str) -> str:
         """``url`` (absolute or relative) with userinfo, secret query values and token-shaped
         path segments replaced; parameter names and ordinary ids are kept."""
@@ -239,6 +257,7 @@ class Redactor:
             STATS.values_redacted(tally)
         return result
 
+    @one_item
     def redact_value(self, key: str, value: Any) -> Any:
         """The value to export for attribute ``key`` (the callback, if any, has the last word).
 
@@ -252,6 +271,7 @@ class Redactor:
             STATS.values_redacted(tally)
         return result
 
+    @one_item
     def redact_attributes(self, attributes: Mapping[str, Any] | None) -> tuple[Any, int, tuple[str, ...]]:
         """Redact a mapping of attributes.
 
@@ -265,6 +285,7 @@ class Redactor:
             STATS.values_redacted(tally)
         return result, len(tally), rule_names(tally)
 
+    @one_item
     def redact_log(self, body: Any, attributes: Mapping[str, Any] | None = None) -> tuple[Any, Any]:
         """Redact a log record's body and attributes: ``(body, attributes)``.
 
@@ -305,6 +326,7 @@ class Redactor:
         key_cache = self._key_cache
         text_cache = self._text_cache
         plain_keys = self._plain_keys
+        todo = iter(todo)  # (one iterator: if the budget runs out, _cut_rest takes the rest of it)
         for key, value in todo:
             kind = key_cache.get(key)
             if kind is None:
@@ -326,13 +348,23 @@ class Redactor:
                         clean_values.add(value)
                         clean_items.add((key, value))
                     continue
-                if vtype is str and len(value) == 36 and self._short_cut and _uuid_shaped(value):
-                    clean_values.add(value)  # a run or request id: clean, and may repeat
-                    plain_keys.add(key)
-                    continue
+                if vtype is str and self._short_cut:
+                    length = len(value)
+                    if length == 36 and _uuid_shaped(value):
+                        clean_values.add(value)  # a run or request id: clean, and may repeat
+                        plain_keys.add(key)
+                        continue
+                    if length < _SHORTEST_TOKEN and _no_short_secret(value):  # (not in the text cache)
+                        plain_keys.add(key)
+                        clean_values.add(value)
+                        clean_items.add((key, value))
+                        continue
             new = self._value(kind, value, tally, 0)
             if new is not value or type(kind) is _DirtyKey:
                 out = _replaced(out, items, key, kind, new, tally)
+                if exhausted():
+                    _cut_rest(out, todo, tally)
+                    break
         if len(clean_values) > _CACHE_SIZE or len(plain_keys) > _CACHE_SIZE or len(clean_items) > _CACHE_SIZE:
             clean_values.clear()  # bounded: start again rather than grow without limit
             plain_keys.clear()
@@ -399,11 +431,15 @@ class Redactor:
     ) -> dict[Any, Any] | None:
         """Apply ``redact(key, value, kind)`` to every entry; a new dict if anything changed, else None."""
         out: dict[Any, Any] | None = None
-        for key, value in items.items():
+        entries = iter(items.items())
+        for key, value in entries:
             kind = self._kind(key) if isinstance(key, str) else _PLAIN
             new = redact(key, value, kind)
             if new is not value or type(kind) is _DirtyKey:
                 out = _replaced(out, items, key, kind, new, tally)
+                if exhausted():
+                    _cut_rest(out, entries, tally)
+                    break
         return out
 
     def _special(self, key: str, value: Any, tally: Tally) -> Any:
@@ -458,6 +494,12 @@ class Redactor:
             return kind
         if not isinstance(key, str):
             return _PLAIN  # the SDK only allows str keys; be lenient with direct API use
+        if not allows(self.pii, 0, SCAN_NS + len(key) * _CLASSIFY_NS_PER_CHAR):
+            # No time left to classify it (its text is credited when it is scanned below): its
+            # value is replaced unscanned, and so is the key itself if it could hold a secret.
+            if len(key) < MIN_SCAN_LEN:
+                return SCAN_LIMIT
+            return _DirtyKey(unscanned(len(key)), [(SCAN_LIMIT,)], SCAN_LIMIT)
         rule = self._keys.classify(key)
         if rule is not None:
             kind = rule
@@ -472,6 +514,8 @@ class Redactor:
             new_key = self._text(key, key_tally)
             if new_key is not key:
                 kind = _DirtyKey(new_key, key_tally, kind)
+                if _cut(key_tally):
+                    return kind  # not remembered: a later item may have the time to scan it
         _remember(self._key_cache, key, kind)
         if kind is _PLAIN:
             _remember_clean(self._plain_keys, key)
@@ -508,9 +552,7 @@ class Redactor:
                 return self._url(value, tally, "url")
             if kind is _QUERY:
                 return self._url(value, tally, "query")
-            if looks_random(value):  # GENERIC key ("signature", "key") with a random value
-                return self._whole(value, "key_value", tally, depth)
-            return self._text(value, tally)
+            return self._generic(value, tally, depth)
         if vtype is bool or vtype is float or value is None:
             return value
         if vtype is int:
@@ -542,6 +584,10 @@ class Redactor:
                 if out is None:
                     out = list(value)
                 out[index] = new
+                if exhausted() and index + 1 < len(out):  # the rest goes unread, in one piece
+                    out[index + 1 :] = (unscanned_rest(len(out) - index - 1),)
+                    tally.append((SCAN_LIMIT,))
+                    break
         return value if out is None else tuple(out)
 
     def _mapping(self, value: Mapping[Any, Any], tally: Tally, depth: int) -> Any:
@@ -550,6 +596,17 @@ class Redactor:
 
         out = self._map_items(value, tally, redact)
         return value if out is None else out
+
+    def _generic(self, value: str, tally: Tally, depth: int) -> Any:
+        """A value under a GENERIC key ("signature", "key"): secret if it looks random, else text."""
+        if len(value) < _RANDOM_MIN_LEN:
+            return self._text(value, tally)
+        if not allows(self.pii, len(value), len(value) * _SHAPE_NS_PER_CHAR):
+            return _unscanned_value(value, tally)
+        with item_budget(self.pii).credited():
+            if looks_random(value, _RANDOM_MIN_LEN):
+                return self._whole(value, "key_value", tally, depth)
+            return self._text(value, tally)
 
     def _int(self, value: int, tally: Tally) -> Any:
         # Card numbers stored as integers (13 to 19 digits).
@@ -575,6 +632,8 @@ class Redactor:
         """Replace a value that is secret because of its key, keeping its shape."""
         if value is None or type(value) is bool:
             return value
+        if rule is SCAN_LIMIT:
+            return _unscanned_value(value, tally)
         if isinstance(value, str):
             if not value or is_placeholder(value):
                 return value
@@ -584,8 +643,8 @@ class Redactor:
                 # A value of a recognised format keeps its public hint and length; anything else
                 # under a secret key may be human-chosen, so its length is not shown either.
                 hint = self._hint(value)
-                replacement = self._replacer.replace(value, hint, bool(hint))
-                if len(value) <= _CACHEABLE_LEN:
+                replacement = self._replacer.replace(value, hint or "", bool(hint))
+                if len(value) <= _CACHEABLE_LEN and hint is not None:
                     _remember(self._whole_cache, value, replacement)
             return replacement
         if isinstance(value, (bytes, bytearray)):
@@ -606,10 +665,15 @@ class Redactor:
         tally.append((rule,))
         return self._replacer.replace(str(value), length=False)
 
-    def _hint(self, value: str) -> str:
-        """A public prefix for a whole secret value, only if a detector recognises the whole value."""
+    def _hint(self, value: str) -> str | None:
+        """A public prefix for a whole secret value, only if a detector recognises the whole value.
+
+        None when the item's budget could not pay for looking (the value goes without a hint).
+        """
         if self.mode != "mask" or len(value) < 8 or len(value) > _CHUNK:
             return ""  # (no known token format is longer than a chunk; a long value gets no hint)
+        if not allows(self.pii, len(value), optional=True):
+            return None
         for start, end, _rule, hint in self._scanner.findings(value):
             if start == 0 and end == len(value) and hint:
                 return hint
@@ -622,19 +686,19 @@ class Redactor:
         length = len(text)
         if length < MIN_SCAN_LEN:
             return text
-        if length == 36 and self._short_cut and _uuid_shaped(text):
-            return text  # the most common unique value in telemetry; not worth a cache slot
-        return self._through_cache(self._text_cache, text, length <= _CACHEABLE_LEN, tally, self._scan)
+        if self._short_cut and (
+            (length < _SHORTEST_TOKEN and _no_short_secret(text)) or (length == 36 and _uuid_shaped(text))
+        ):
+            # Ids, words, numbers, and the most common unique value in telemetry: cheaper to check
+            # than to look up, not worth a cache slot, and never scanned, so they do not draw on
+            # the scan budget (about 0.6 us each, as much as walking past a cached value).
+            return text
+        return self._through_cache(self._text_cache, text, length <= _CACHEABLE_LEN, tally, "text")
 
     def _through_cache(
-        self,
-        cache: dict[str, object],
-        text: str,
-        cacheable: bool,
-        tally: Tally,
-        scan: Callable[[str, Tally], str],
+        self, cache: dict[str, object], text: str, cacheable: bool, tally: Tally, shape: str
     ) -> str:
-        """``scan(text, tally)``, with its result (and the regions it tallied) kept in ``cache``."""
+        """``_scan(text, tally, shape)``, with its result (and the regions it tallied) kept in ``cache``."""
         if cacheable:
             hit = cache.get(text)
             if hit is not None:
@@ -644,52 +708,51 @@ class Redactor:
                 tally.extend(regions)
                 return new
         local: Tally = []
-        new = scan(text, local)
-        if cacheable:
+        new = self._scan(text, local, shape)
+        if cacheable and not (local and _cut(local)):  # a later item may have the time to scan it
             _remember(cache, text, _CLEAN if new is text else (new, tuple(local)))
         tally.extend(local)
         return new
 
-    def _scan(self, text: str, tally: Tally) -> str:
+    def _scan(self, text: str, tally: Tally, shape: str) -> str:
+        """``text`` with its findings replaced, within its item's budget (else replaced unscanned)."""
         length = len(text)
-        first = text[0]
-        if length <= _STRUCTURAL_JSON_LEN and (
-            first == "{" or first == "[" or (first.isspace() and text.lstrip()[:1] in ("{", "["))
-        ):
-            result = self._json(text, tally)
-            if result is not None:
-                return result
-        if self._short_cut and length < _SHORTEST_TOKEN and _no_short_secret(text):
-            return text
-        findings = (
-            self._bounded_findings(text, "text") if length > _FIRST_CHUNK else self._scanner.findings(text)
-        )
-        if not findings:
-            return text
-        return render(text, findings, self._replacer, tally)
+        if shape == "text" and length <= _STRUCTURAL_JSON_LEN:
+            first = text[0]
+            if first == "{" or first == "[" or (first.isspace() and text.lstrip()[:1] in ("{", "[")):
+                result = self._json(text, tally)
+                if result is not None:
+                    return result
+        if length > _FIRST_CHUNK:
+            findings = self._bounded_findings(text, shape)
+        elif allows(self.pii, length):
+            findings = self._scanner.findings(text, shape)
+        else:
+            tally.append((SCAN_LIMIT,))
+            return unscanned(length)
+        return render(text, findings, self._replacer, tally) if findings else text
 
     def _bounded_findings(self, text: str, shape: str) -> list[Finding]:
-        """Findings for a long string, scanned in chunks within a CPU-time budget.
+        """Findings for a long string, scanned in chunks as long as its item's budget allows.
 
         A few detectors cost a few microseconds per candidate (a digit group, a ``k=v`` pair), so
         a long string made of nothing but candidates (an echoed body, a printed array) would cost
         seconds per MB on the application thread. Here the string is scanned in ~4 KB chunks,
-        each with some context on both sides (a secret may straddle a cut). Before each chunk the
-        thread's CPU time so far, plus the next chunk at the average cost so far, is compared with
-        ``_FLOOR_NS`` + ``_NS_PER_CHAR`` per character up to the end of the next chunk; if over, the
+        each with some context on both sides (a secret may straddle a cut), and each credited to
+        and checked against the item's budget before it is scanned: the first at the worst-case
+        cost, the next ones at the average cost per character of the string so far (input of one
+        kind costs about the same chunk after chunk; the average, not the last chunk, so that a
+        first chunk slowed by cold caches does not count twice). Once a chunk would not fit, the
         rest of the string is replaced unscanned (rule ``scan_limit``): it fails closed. Ordinary
         text (stack traces, JSON, prose) costs 20 to 60 ns per character and is scanned whole;
         text with a URL on every line (an access log) costs about 100 and may be cut.
 
-        Thread CPU time, not wall time, so that waiting for the GIL behind other threads is not
-        counted against the string. ``shape`` "url"/"query" long values are scanned as text.
+        ``shape`` "url"/"query" long values are scanned as text.
         """
         length = len(text)
         findings: list[Finding] = []
         scanner = self._scanner
-        # PII detection (opt-in) costs about twice as much on ordinary text: twice the budget.
-        rate = _NS_PER_CHAR * 2 if self.pii else _NS_PER_CHAR
-        started = time.thread_time_ns()
+        started = cpu_ns()
         start = 0
         if shape == "query" and text[:1] != "?":
             # A bare query (url.query) gets the URL rules for its first chunk through a "?".
@@ -708,6 +771,14 @@ class Redactor:
                     end = newline + 1  # cut at a line end where one is near
             window_start = max(0, start - _CONTEXT_BEFORE)
             window_end = min(length, end + _CONTEXT_AFTER)
+            if start == begin:
+                fits = allows(self.pii, end - start, worst_cost(window_end - window_start))
+            else:
+                average = (cpu_ns() - started) / (start - begin)
+                fits = allows(self.pii, end - start, int(average * (window_end - window_start)), exact=True)
+            if not fits:
+                findings.append((start, length, SCAN_LIMIT, ""))
+                break
             resume = end
             for f_start, f_end, rule, hint in scanner.findings(text[window_start:window_end]):
                 f_start += window_start
@@ -722,17 +793,6 @@ class Redactor:
                     resume = max(resume, f_end)
                 findings.append((f_start, f_end, rule, hint))
             start = resume
-            if start < length:
-                # Stop *before* a chunk that would take the string over its budget, judging by the
-                # average cost per character so far (input of one kind costs about the same chunk
-                # after chunk; the average, not the last chunk, so that a first chunk slowed by
-                # cold caches does not count twice).
-                spent = time.thread_time_ns() - started
-                following = min(length, start + _CHUNK) - start
-                budget = _FLOOR_NS + (start + following - begin) * rate
-                if spent + spent * following // (start - begin) > budget:
-                    findings.append((start, length, SCAN_LIMIT, ""))
-                    break
         if begin:  # undo the "?" added in front of a bare query
             findings = [(max(0, a - 1), b - 1, rule, hint) for a, b, rule, hint in findings if b > 1]
         return findings
@@ -741,15 +801,8 @@ class Redactor:
         if len(text) < MIN_SCAN_LEN:
             return text
 
-        def scan(url: str, local: Tally) -> str:
-            if len(url) > _FIRST_CHUNK:
-                findings = self._bounded_findings(url, shape)
-            else:
-                findings = self._scanner.findings(url, shape)
-            return render(url, findings, self._replacer, local) if findings else url
-
         cacheable = len(text) <= _CACHEABLE_LEN and shape == "url"
-        return self._through_cache(self._url_cache, text, cacheable, tally, scan)
+        return self._through_cache(self._url_cache, text, cacheable, tally, shape)
 
     def _json(self, text: str, tally: Tally) -> str | None:
         """Structural redaction of a JSON document (None if ``text`` is not JSON)."""
@@ -757,11 +810,15 @@ class Redactor:
         if stripped[-1:] not in ("}", "]"):
             return None
         try:
-            data = json.loads(stripped)
+            data = json.loads(stripped)  # (in C, and at most _STRUCTURAL_JSON_LEN characters)
         except (ValueError, RecursionError):
             return None
+        if not allows(self.pii, len(text), len(text) * _JSON_NS_PER_CHAR):
+            tally.append((SCAN_LIMIT,))
+            return unscanned(len(text))
         local: Tally = []
-        new = self._value(_PLAIN, data, local, 0) if isinstance(data, list) else self._mapping(data, local, 0)
+        with item_budget(self.pii).credited():  # (its strings are part of the text credited just now)
+            new = self._value(_PLAIN, data, local, 0)
         if new is data:
             return text
         tally.extend(local)
@@ -782,6 +839,8 @@ _SHORTEST_TOKEN = 16
 def _no_short_secret(text: str) -> bool:
     if ":" in text or "=" in text or " " in text:
         return False
+    if text[0] in "{[" or text[0].isspace():
+        return False  # may be JSON, which may hold a card number as a number: [4111111111111]
     return len(text) < 13 or not text.replace("-", "").isdigit()
 
 
@@ -800,6 +859,36 @@ def plain_dict(mapping: Mapping[str, Any]) -> dict[str, Any]:
         if type(result) is dict:
             return result
     return dict(mapping)
+
+
+def _cut(tally: Tally) -> bool:
+    """Whether ``tally`` records text left unscanned (such a result must not be cached)."""
+    return any(SCAN_LIMIT in rules for rules in tally)
+
+
+def _cut_rest(out: dict[Any, Any], rest: Iterator[tuple[Any, Any]], tally: Tally) -> None:
+    """The item's budget ran out: the entries not yet redacted are dropped, in one piece.
+
+    (Replacing them one by one would cost about a microsecond each: too much for many small ones.)
+    """
+    count = 0
+    for key, _value in rest:
+        out.pop(key, None)
+        count += 1
+    if count:
+        out[NOT_SCANNED] = unscanned_rest(count)
+        tally.append((SCAN_LIMIT,))
+
+
+def _unscanned_value(value: Any, tally: Tally) -> Any:
+    """Fail closed: the replacement for a value whose key could not be classified in time."""
+    if isinstance(value, (str, bytes, bytearray)):
+        if not value:
+            return value
+        tally.append((SCAN_LIMIT,))
+        return unscanned(len(value))
+    tally.append((SCAN_LIMIT,))
+    return NOT_SCANNED  # a number or a container: its key may have made it secret
 
 
 def _remember_clean(known: set[Any], value: Any) -> None:

@@ -60,14 +60,29 @@ class Replacer:
 _NAMED_RULES = frozenset({"key_value", "url_query", "url_userinfo", "url_nested"})
 
 
-# The rule for the unscanned rest of a string too costly to scan (see Redactor._bounded_findings).
+# The rule for text left unscanned because its item's scan budget ran out (see _budget).
 SCAN_LIMIT = "scan_limit"
+# What replaces an unscanned value that is not text (a number or a container under a key that
+# could not be classified).
+NOT_SCANNED = "[REDACTED: not scanned]"
+
+
+def unscanned(length: int) -> str:
+    """The replacement for ``length`` characters dropped unread, whatever the mode.
+
+    It says plainly that the text was not scanned, not that it was found secret.
+    """
+    return f"[REDACTED: {length} chars not scanned]"
+
+
+def unscanned_rest(count: int) -> str:
+    """The replacement for the last ``count`` values of a list or mapping, dropped unread."""
+    return f"[REDACTED: {count} more values not scanned]"
 
 
 def _replacement(replacer: Replacer, text: str, hint: str, rules: list[str]) -> str:
     if SCAN_LIMIT in rules:
-        # Whatever the mode: say plainly that this part was dropped unread, not found secret.
-        return f"[REDACTED: {len(text)} chars not scanned]"
+        return unscanned(len(text))
     return replacer.replace(text, hint, shows_length(rules))
 
 
