@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import traceback
 from pathlib import Path
 
 import pytest
@@ -145,3 +146,31 @@ def test_numbers_never_change_the_fingerprint(prefix, first, second):
     one = fingerprint_text("E", f"{prefix} id {first}", "")
     two = fingerprint_text("E", f"{prefix} id {second}", "")
     assert one == two
+
+
+def _recurse(depth: int) -> None:
+    if depth == 0:
+        raise RecursionError("too deep")
+    _recurse(depth - 1)
+
+
+def test_text_and_live_paths_agree_for_a_traceback_deeper_than_the_frames_read():
+    # 300 frames: both paths read the innermost 64 (the text path used to read them all).
+    try:
+        _recurse(300)
+    except RecursionError as error:
+        live = fingerprint_exception(error)
+        text = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    assert fingerprint_text(type_name(RecursionError), "too deep", text) == live
+
+
+def test_a_huge_stack_trace_text_is_read_only_at_its_tail():
+    # 2 MB of frames before the innermost ones: the fingerprint depends on the tail alone, so
+    # its cost is bounded whatever the text's size (span.end() computes it on the app thread).
+    frame = '  File "/srv/app/shop/level{n}.py", line 1, in step{n}\n    step()\n'
+    head = "".join(frame.format(n=n) for n in range(30_000))
+    tail = "".join(frame.format(n=n) for n in range(64))
+    huge = "Traceback (most recent call last):\n" + head + tail + "ValueError: no\n"
+    small = "Traceback (most recent call last):\n" + tail + "ValueError: no\n"
+    assert len(huge) > 2_000_000
+    assert fingerprint_text("ValueError", "no", huge) == fingerprint_text("ValueError", "no", small)

@@ -6,7 +6,9 @@
 2. the message with its variable parts replaced by placeholders: UUIDs, e-mail addresses,
    URLs, IP addresses, timestamps, hex strings, quoted values and numbers;
 3. up to five frames as ``module:function`` (no line numbers, so an edit elsewhere in a file
-   keeps the id), innermost first, the application's frames before library frames.
+   keeps the id), innermost first, the application's frames before library frames; consecutive
+   repeats (recursion) count once, and only the innermost 64 frames are read (from a stack trace
+   text, its last 64 KB).
 
 A frame's module is derived from its file path, the same way for a live traceback and for
 a stack trace read back from a span's ``exception.stacktrace`` text, so a log record and a
@@ -29,6 +31,8 @@ from types import TracebackType
 FINGERPRINT = "botanu.error.fingerprint"
 _FRAMES = 5
 _MESSAGE_LIMIT = 2048  # enough to tell messages apart; bounds the normalisation's cost
+_FRAMES_READ = 64  # innermost frames read from a traceback, live or as text
+_STACK_TEXT_LIMIT = 64 * 1024  # the tail of a stack trace text that is read (64 frames fit easily)
 
 # Order matters: wider shapes first, so an e-mail is not eaten as "word@<num>".
 _NORMALISERS = (
@@ -116,10 +120,21 @@ def type_name(kind: type) -> str:
     return f"{module}.{qualname}" if module and module != "builtins" else qualname
 
 
-def frames_of(tb: TracebackType | None, limit: int = 64) -> list[tuple[str, str]]:
+def frames_of(tb: TracebackType | None, limit: int = _FRAMES_READ) -> list[tuple[str, str]]:
     """(file, function) of a traceback's frames, outermost first, at most ``limit`` innermost ones."""
     summary = traceback.extract_tb(tb) if tb is not None else []
-    return [(frame.filename, frame.name) for frame in summary[-limit:]]
+    return _repeats_once((frame.filename, frame.name) for frame in summary)[-limit:]
+
+
+def _repeats_once(frames: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Consecutive repeats of a frame (recursion) as one: Python's traceback text prints a
+    repeated frame three times and then only counts the rest, so the live and text paths agree
+    only once repeats are collapsed."""
+    out: list[tuple[str, str]] = []
+    for frame in frames:
+        if not out or out[-1] != frame:
+            out.append(frame)
+    return out
 
 
 def fingerprint_exception(error: BaseException) -> str:
@@ -134,9 +149,12 @@ def fingerprint_text(exception_type: str, message: str, stacktrace: str) -> str:
     traceback text names the same files and functions, outermost first. With several chained
     exceptions in the text, the frames of the last one (the one raised) are used.
     """
-    blocks = re.split(r"\n\s*\n(?:During handling|The above exception)[^\n]*\n\s*\n", stacktrace)
+    # Only the innermost frames count (as for a live traceback, :func:`frames_of`), and they are
+    # at the end of the text: reading its tail bounds the cost whatever the text's size.
+    tail = stacktrace[-_STACK_TEXT_LIMIT:]
+    blocks = re.split(r"\n\s*\n(?:During handling|The above exception)[^\n]*\n\s*\n", tail)
     frames = [(m.group(1), m.group(2)) for m in _FRAME_LINE.finditer(blocks[-1])]
-    return _digest(exception_type, message, _top_frames(frames))
+    return _digest(exception_type, message, _top_frames(_repeats_once(frames)[-_FRAMES_READ:]))
 
 
 def fingerprint_stack(exception_type: str, message: str, frames: list[tuple[str, str]]) -> str:
