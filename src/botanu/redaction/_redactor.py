@@ -69,6 +69,7 @@ _RANDOM_MIN_LEN = 16
 _CACHEABLE_LEN = 256
 _CACHE_SIZE = 4096
 _MAX_DEPTH = 32
+_CLEAN_TUPLE_LEN = 16
 
 Tally = list[tuple[str, ...]]
 
@@ -347,6 +348,13 @@ class Redactor:
                     if vtype is not float or -1e12 < value < 1e12:
                         clean_values.add(value)
                         clean_items.add((key, value))
+                    continue
+                if vtype is tuple and _clean_tuple(value, text_cache, self._short_cut):
+                    # A short list of known-clean words (finish reasons, methods, tags) repeats
+                    # from span to span too: remembered whole, like a scalar.
+                    plain_keys.add(key)
+                    clean_values.add(value)
+                    clean_items.add((key, value))
                     continue
                 if vtype is str and self._short_cut:
                     length = len(value)
@@ -849,6 +857,26 @@ def _no_short_secret(text: str) -> bool:
 _uuid_shaped = re.compile(
     r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}"
 ).fullmatch
+
+
+def _clean_tuple(value: tuple[Any, ...], text_cache: Mapping[str, Any], short_cut: bool) -> bool:
+    """A short tuple of words that cannot hold a secret (as :meth:`Redactor._text` judges them) or
+    were seen clean, bools and small ints (no floats: 4111111111111111.0 == 4111111111111111)."""
+    if len(value) > _CLEAN_TUPLE_LEN:
+        return False
+    for element in value:
+        kind = type(element)
+        if kind is str:
+            length = len(element)
+            if not (
+                length < MIN_SCAN_LEN
+                or (short_cut and length < _SHORTEST_TOKEN and _no_short_secret(element))
+                or text_cache.get(element) is _CLEAN
+            ):
+                return False
+        elif kind is not bool and not (kind is int and -1_000_000_000_000 < element < 1_000_000_000_000):
+            return False
+    return True
 
 
 def plain_dict(mapping: Mapping[str, Any]) -> dict[str, Any]:
