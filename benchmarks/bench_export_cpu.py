@@ -37,6 +37,7 @@ import sys
 import time
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -111,6 +112,7 @@ def start_receiver() -> tuple[subprocess.Popen[str], str]:
 # --------------------------------------------------------------------------- the two pipelines
 
 
+@dataclass(frozen=True)
 class Side:
     """One pipeline under test: makes the work, then flushes it all to the receiver."""
 
@@ -133,29 +135,19 @@ def span_work(provider: TracerProvider) -> Callable[[int], None]:
 
 
 def stock_spans(base: str, resource: Any) -> Side:
-    side = Side()
-    side.name = "stock"
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
     processor = BatchSpanProcessor(
         OTLPSpanExporter(endpoint=f"{base}/v1/traces", compression=Compression.Gzip)
     )
     provider.add_span_processor(processor)
-    side.work = span_work(provider)
-    side.flush = processor.force_flush
-    side.close = processor.shutdown
-    return side
+    return Side("stock", span_work(provider), processor.force_flush, processor.shutdown)
 
 
 def botanu_spans(base: str, settings: Any, resource: Any) -> Side:
-    side = Side()
-    side.name = "botanu"
     provider = TracerProvider(resource=resource, shutdown_on_exit=False)
-    processors = build_processors(settings)
-    provider.add_span_processor(processors.combined)
-    side.work = span_work(provider)
-    side.flush = processors.combined.force_flush
-    side.close = processors.combined.shutdown
-    return side
+    processor = build_processors(settings).combined
+    provider.add_span_processor(processor)
+    return Side("botanu", span_work(provider), processor.force_flush, processor.shutdown)
 
 
 def log_work(handler: logging.Handler, provider: TracerProvider) -> Callable[[int], None]:
@@ -178,30 +170,21 @@ def stock_logs(base: str, resource: Any, spans: TracerProvider) -> Side:
             from opentelemetry.instrumentation.logging.handler import LoggingHandler
         except ImportError:
             from opentelemetry.sdk._logs import LoggingHandler  # type: ignore[no-redef]
-    side = Side()
-    side.name = "stock"
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
     processor = BatchLogRecordProcessor(
         OTLPLogExporter(endpoint=f"{base}/v1/logs", compression=Compression.Gzip)
     )
     provider.add_log_record_processor(processor)
-    side.work = log_work(LoggingHandler(logger_provider=provider), spans)
-    side.flush = processor.force_flush
-    side.close = processor.shutdown
-    return side
+    work = log_work(LoggingHandler(logger_provider=provider), spans)
+    return Side("stock", work, processor.force_flush, processor.shutdown)
 
 
 def botanu_logs(base: str, settings: Any, resource: Any, spans: TracerProvider) -> Side:
-    side = Side()
-    side.name = "botanu"
     delivery = build_log_delivery(settings, redactor=_redactor(settings))
-    processor = BotanuLogProcessor(delivery, None)
     provider = LoggerProvider(resource=resource, shutdown_on_exit=False)
-    provider.add_log_record_processor(processor)
-    side.work = log_work(BotanuLoggingHandler(provider, logging.INFO), spans)
-    side.flush = delivery.force_flush
-    side.close = delivery.shutdown
-    return side
+    provider.add_log_record_processor(BotanuLogProcessor(delivery, None))
+    work = log_work(BotanuLoggingHandler(provider, logging.INFO), spans)
+    return Side("botanu", work, delivery.force_flush, delivery.shutdown)
 
 
 # --------------------------------------------------------------------------- measuring

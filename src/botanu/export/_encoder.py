@@ -215,12 +215,8 @@ class Encoder:
 
     def _link(self, link: Any) -> bytes:
         context = link.context
-        body = (
-            b"\x0a\x10"
-            + context.trace_id.to_bytes(16, "big")
-            + b"\x12\x08"
-            + context.span_id.to_bytes(8, "big")
-        )
+        trace_id = context.trace_id
+        body = _IDS(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id)
         if context.trace_state:
             body += _trace_state(context.trace_state)
         body += self.attributes.encode(b"\x22", link.attributes)
@@ -285,11 +281,9 @@ def _severity(number: Any, text: str | None) -> bytes:
 
 
 def _status(status: Any) -> bytes:
-    """The status field (15). Status (trace.proto): message 2, code 3; always sent, as the stock
-    encoder does; the common one (unset, no message) is one constant."""
+    """The status field (15) of a status that is set or has a message. Status (trace.proto):
+    message 2, code 3; always sent, as the stock encoder does (unset: ``_EMPTY_STATUS``)."""
     code = status.status_code.value
-    if not code and not status.description:
-        return _EMPTY_STATUS
     body = text_field(b"\x12", status.description) if status.description else b""
     return field(b"\x7a", body + b"\x18" + varint(code) if code else body)
 

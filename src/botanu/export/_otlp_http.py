@@ -527,13 +527,15 @@ def read_partial_success(content: bytes, response: Any, rejected_field: str) -> 
     return getattr(response.partial_success, rejected_field), response.partial_success.error_message
 
 
+# The connection ended under the request (an answer cut short included).
+_CUT_OFF = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.IncompleteRead)
+
+
 def _connection_reason(error: BaseException) -> str:
     if isinstance(error, ConnectionRefusedError):
         return REFUSED
     if isinstance(error, socket.gaierror):
         return "unknown host"
-    if isinstance(error, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)):
-        return "connection reset"
-    if isinstance(error, http.client.IncompleteRead):
+    if isinstance(error, _CUT_OFF):
         return "connection reset"
     return f"connection failed ({type(error).__name__})"

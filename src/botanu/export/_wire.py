@@ -17,15 +17,12 @@ encoder fails on it), and a link's trace state is sent (the stock encoder leaves
 
 from __future__ import annotations
 
-import logging
 import re
 import struct
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from botanu._safety import warn_once
-
-logger = logging.getLogger("botanu")
 
 _SMALL = tuple(bytes((n,)) for n in range(128))
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
