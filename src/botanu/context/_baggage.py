@@ -19,7 +19,8 @@ _USER_ID = "botanu.user_id"
 # The OTel semantic convention for the end user, stamped alongside botanu.user_id.
 _ENDUSER_ID = "enduser.id"
 
-_last: tuple[object, Entries, Entries] = (None, (), ())
+_NONE: dict[str, str] = {}
+_last: tuple[object, Entries, Entries, dict[str, str]] = (None, (), (), _NONE)
 
 
 def botanu_entries(ctx: Context) -> tuple[Entries, Entries]:
@@ -29,13 +30,26 @@ def botanu_entries(ctx: Context) -> tuple[Entries, Entries]:
     botanu's own run and step spans need besides the identity they set themselves
     (session and analytics ids, for example).
     """
+    cached = _cached(ctx)
+    return cached[1], cached[2]
+
+
+def botanu_attributes(ctx: Context) -> dict[str, str]:
+    """Every ``botanu.*`` entry of ``ctx``'s baggage (and ``enduser.id``) as one shared dict.
+
+    The dict is shared by every caller for the same baggage: read it, never change it.
+    """
+    return _cached(ctx)[3]
+
+
+def _cached(ctx: Context) -> tuple[object, Entries, Entries, dict[str, str]]:
     global _last
     current = baggage_map(ctx)
     cached = _last
     if cached[0] is current:
-        return cached[1], cached[2]
+        return cached
     if not current:
-        return (), ()
+        return (current, (), (), _NONE)
     entries = tuple(
         (key, value if isinstance(value, str) else str(value))
         for key, value in current.items()
@@ -45,5 +59,5 @@ def botanu_entries(ctx: Context) -> tuple[Entries, Entries]:
     if user is not None:
         entries = (*entries, (_ENDUSER_ID, user))
     extra = tuple(item for item in entries if item[0] not in RUN_BAGGAGE_KEYS)
-    _last = (current, entries, extra)  # one tuple assignment: safe across threads
-    return entries, extra
+    _last = cached = (current, entries, extra, dict(entries))  # one assignment: safe across threads
+    return cached

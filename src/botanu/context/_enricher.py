@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from opentelemetry import context
+from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
-from botanu.context._baggage import botanu_entries
+from botanu.context._baggage import botanu_attributes
 from botanu.context._tracing import INSTRUMENTATION_NAME
 
 
@@ -15,8 +18,8 @@ class RunEnricher(SpanProcessor):
 
     This is what attributes spans made by other instrumentations (HTTP clients,
     web frameworks, the user's own spans) to the run they happen in. Only keys
-    the span does not already carry are added, in a single ``set_attributes`` call.
-    botanu's own spans are skipped: they are created with these attributes.
+    the span does not already carry are added. botanu's own spans are skipped:
+    they are created with these attributes.
     """
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
@@ -24,15 +27,12 @@ class RunEnricher(SpanProcessor):
             scope = span.instrumentation_scope
             if scope is not None and scope.name == INSTRUMENTATION_NAME:
                 return
-            entries, _ = botanu_entries(
-                parent_context if parent_context is not None else context.get_current()
-            )
-            if not entries:
-                return
-            existing = span.attributes or {}
-            missing = {key: value for key, value in entries if key not in existing}
-            if missing:
-                span.set_attributes(missing)
+            entries = botanu_attributes(parent_context if parent_context is not None else context.get_current())
+            if entries and not _added_directly(span, entries):
+                existing = span.attributes or {}
+                missing = {key: value for key, value in entries.items() if key not in existing}
+                if missing:
+                    span.set_attributes(missing)
         except Exception:  # never let enrichment break span creation
             pass
 
@@ -44,3 +44,28 @@ class RunEnricher(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _added_directly(span: Span, entries: Mapping[str, str]) -> bool:
+    """Add the entries a starting SDK span lacks straight into its attribute dict; False if it cannot.
+
+    The entries are non-empty ``botanu.*`` keys with text values, which the SDK's per-value
+    check (about a third of a span's cost under a run) would pass unchanged. So when the span's
+    limits cannot bite (no value length limit, room for every entry) they are written directly,
+    in the order ``set_attributes`` would add them; otherwise the caller takes the public route.
+    """
+    attributes = getattr(span, "_attributes", None)
+    if type(attributes) is not BoundedAttributes or attributes.max_value_len is not None:
+        return False
+    with attributes._lock:
+        if attributes._immutable:
+            return False
+        present = attributes._dict
+        if attributes.maxlen is not None and len(present) + len(entries) > attributes.maxlen:
+            return False
+        if present.keys().isdisjoint(entries):
+            present.update(entries)
+        else:
+            for key, value in entries.items():
+                present.setdefault(key, value)
+    return True

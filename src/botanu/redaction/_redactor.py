@@ -373,6 +373,10 @@ class Redactor:
                 if exhausted():
                     _cut_rest(out, todo, tally)
                     break
+            elif (kind is _URL or kind is _QUERY) and type(value) is str and len(value) <= _CACHEABLE_LEN:
+                # A URL scanned clean under its key (an HTTP client's url.full) repeats from span
+                # to span: the pair is remembered, so such a span can take the known-clean path.
+                clean_items.add((key, value))
         if len(clean_values) > _CACHE_SIZE or len(plain_keys) > _CACHE_SIZE or len(clean_items) > _CACHE_SIZE:
             clean_values.clear()  # bounded: start again rather than grow without limit
             plain_keys.clear()
@@ -405,7 +409,7 @@ class Redactor:
         """
         try:
             if not self._plain_keys.issuperset(items):
-                return False
+                return self._known_clean_pairs(items)
             values = items.values()
             clean_values = self._clean_values
             if clean_values.issuperset(values):
@@ -426,6 +430,15 @@ class Redactor:
             return clean_values.issuperset(values)
         except TypeError:  # an unhashable value (a list or dict attribute)
             return False
+
+    def _known_clean_pairs(self, items: Mapping[str, Any]) -> bool:
+        """For items with keys of other kinds (URLs): each pair seen clean, or a clean value under a plain key."""
+        rest = items.items() - self._clean_items  # (TypeError for an unhashable value: the caller's)
+        if not rest:
+            return True
+        plain_keys = self._plain_keys
+        clean_values = self._clean_values
+        return all(key in plain_keys and value in clean_values for key, value in rest)
 
     def _attributes_with_callback(self, attributes: Any, items: Mapping[str, Any], tally: Tally) -> Any:
         def redact(key: Any, value: Any, kind: Any) -> Any:
