@@ -27,7 +27,8 @@ class RunEnricher(SpanProcessor):
             scope = span.instrumentation_scope
             if scope is not None and scope.name == INSTRUMENTATION_NAME:
                 return
-            entries = botanu_attributes(parent_context if parent_context is not None else context.get_current())
+            ctx = parent_context if parent_context is not None else context.get_current()
+            entries = botanu_attributes(ctx)
             if entries and not _added_directly(span, entries):
                 existing = span.attributes or {}
                 missing = {key: value for key, value in entries.items() if key not in existing}
