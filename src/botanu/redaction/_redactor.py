@@ -432,7 +432,7 @@ class Redactor:
             return False
 
     def _known_clean_pairs(self, items: Mapping[str, Any]) -> bool:
-        """Items with keys of other kinds (URLs): every pair seen clean, or a clean value under a plain key."""
+        """Keys of other kinds too (URLs): every pair seen clean, or a clean value under a plain key."""
         rest = items.items() - self._clean_items  # (TypeError for an unhashable value: the caller's)
         if not rest:
             return True
