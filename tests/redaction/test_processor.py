@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanLimits, SpanProcesso
 from opentelemetry.trace import Status, StatusCode
 
 from botanu.redaction import RedactingSpanProcessor, Redactor, redaction_stats
+from botanu.redaction._redactor import CLEAN
 
 TOKEN = "ghp_R4nd0mT0k3nV4lu3F0rT3st1ngPurp0s3sX"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJlMTIzNDU2"
@@ -387,3 +388,31 @@ def test_a_batch_processor_subclass_that_uses_span_starts_still_gets_them() -> N
     [span] = exporter.get_finished_spans()
     assert "hunter22" not in str(dict(span.attributes))
     provider.shutdown()
+
+
+@pytest.mark.parametrize("name", ["checkout", "GET /orders/{id}", "charge card"])
+def test_a_repeated_clean_span_name_lets_the_span_take_the_known_clean_path(name: str) -> None:
+    recorder = Recorder()
+    processor = RedactingSpanProcessor(recorder)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    ended = []
+    for _ in range(2):
+        span = provider.get_tracer("t").start_span(name, attributes={"app.step": "pay"})
+        span.end()
+        ended.append(span)
+    # The first span taught the name (and attributes); the second needs no look beyond the caches.
+    assert processor._unchanged(ended[1])
+    assert [span.name for span in recorder.ended] == [name, name]
+
+
+def test_a_span_name_with_a_secret_is_never_remembered_as_clean() -> None:
+    recorder = Recorder()
+    processor = RedactingSpanProcessor(recorder)
+    provider = TracerProvider()
+    provider.add_span_processor(processor)
+    name = f"GET /reset?token={TOKEN}"
+    for _ in range(3):
+        provider.get_tracer("t").start_span(name).end()
+    assert all(TOKEN not in span.name for span in recorder.ended)
+    assert processor.redactor._text_cache.get(name) is not CLEAN

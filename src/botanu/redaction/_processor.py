@@ -166,7 +166,7 @@ class RedactingSpanProcessor(SpanProcessor):
         ):
             new_name = name  # span names repeat: usually already known to be clean
         else:
-            new_name = redactor._special("<span.name>", name, tally)
+            new_name = redactor._span_name(name, tally)
         new_status = status
         description = status.description
         if description:

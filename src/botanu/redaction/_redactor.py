@@ -471,6 +471,17 @@ class Redactor:
             return self._value(_PLAIN, value, tally, 0)
         return self._with_callback(key, value, _PLAIN, tally)
 
+    def _span_name(self, name: Any, tally: Tally) -> Any:
+        """A span name, scanned as text; a clean one is remembered, since names repeat span after span.
+
+        (Short words are judged clean without a scan or a cache slot; as a span's name they earn
+        one, so that the span can take the processor's known-clean path.)
+        """
+        new = self._special("<span.name>", name, tally)
+        if new is name and self.callback is None and type(name) is str and len(name) <= _CACHEABLE_LEN:
+            _remember(self._text_cache, name, _CLEAN)
+        return new
+
     def _attribute(self, key: str, value: Any, tally: Tally) -> Any:
         kind = self._kind(key) if isinstance(key, str) else _PLAIN
         if self.callback is None:
