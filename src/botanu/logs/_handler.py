@@ -27,6 +27,11 @@ from opentelemetry import context as otel_context
 from opentelemetry._logs import LogRecord
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
+try:  # SDK 1.39 and later: a record built as the SDK's own is emitted as it is
+    from opentelemetry.sdk._logs import ReadWriteLogRecord
+except ImportError:  # pragma: no cover - older SDKs: every record takes the public route
+    ReadWriteLogRecord = None
+
 from botanu._safety import report_internal, warn_once
 from botanu.context._baggage import botanu_entries
 from botanu.logs._translate import message_of, record_attributes, severity
@@ -93,11 +98,27 @@ class BotanuLoggingHandler(logging.Handler):
         for key, value in entries:
             if key not in attributes:
                 attributes[key] = value
-        otel_logger = self._loggers.get(scope)
-        if otel_logger is None:
-            otel_logger = self._logger_for(scope)
+        target = self._loggers.get(scope)
+        if target is None:
+            target = self._logger_for(scope)
+        otel_logger, direct = target
         number, text = severity(levelno)
         now = time.time_ns()
+        if direct is not None and _stored_unchanged(attributes, direct[2]):
+            record = LogRecord(
+                timestamp=timestamp or now,
+                observed_timestamp=now,
+                context=current,
+                severity_number=number,
+                severity_text=text,
+                body=body,
+            )
+            # The SDK would check each value again (a sixth of a record's cost) and store it
+            # unchanged: the record is built as the SDK builds it, and its values stored directly.
+            writable = ReadWriteLogRecord(record, direct[0], direct[1], direct[2])
+            writable.log_record.attributes._dict.update(attributes)  # type: ignore[union-attr]
+            otel_logger.emit(writable)
+            return
         otel_logger.emit(
             LogRecord(
                 timestamp=timestamp or now,
@@ -110,16 +131,46 @@ class BotanuLoggingHandler(logging.Handler):
             )
         )
 
-    def _logger_for(self, name: str) -> Any:
+    def _logger_for(self, name: str) -> tuple[Any, tuple[Any, Any, Any] | None]:
         otel_logger = self._provider.get_logger(name or "root")
+        target = (otel_logger, _direct_route(otel_logger))
         if len(self._loggers) < 4096:  # logger names are few; a program making them up is bounded
-            self._loggers[name] = otel_logger
-        return otel_logger
+            self._loggers[name] = target
+        return target
 
     def flush(self) -> None:
         # Flushing means sending over the network: logging.shutdown() calls this at exit, and
         # botanu's own exit path already flushes within its budget. Nothing to do here.
         pass
+
+
+# Values the SDK stores exactly as given (when no length limit applies).
+_STORED_AS_GIVEN = frozenset({str, int, float, bool})
+
+
+def _direct_route(otel_logger: Any) -> tuple[Any, Any, Any] | None:
+    """(resource, scope, limits) of an SDK logger without a value length limit, else None."""
+    if ReadWriteLogRecord is None:
+        return None
+    try:
+        limits = otel_logger._log_record_limits
+        found = (otel_logger._resource, otel_logger._instrumentation_scope, limits)
+    except AttributeError:  # not the SDK's Logger (a proxy, another implementation)
+        return None
+    # The limits ReadWriteLogRecord applies (older SDKs name them differently: public route).
+    if not hasattr(limits, "max_log_record_attributes") or limits.max_log_record_attribute_length is not None:
+        return None
+    return found
+
+
+def _stored_unchanged(attributes: dict[str, Any], limits: Any) -> bool:
+    """True when the SDK would store ``attributes`` as they are: text, numbers, flags, within its count."""
+    maxlen = limits.max_log_record_attributes
+    return (
+        (maxlen is None or len(attributes) <= maxlen)
+        and _STORED_AS_GIVEN.issuperset(map(type, attributes.values()))
+        and "" not in attributes
+    )
 
 
 def emit_record(
