@@ -89,6 +89,7 @@ def _writable(writable: Any) -> bool:
     return writable.log_record.attributes["late"] == 1
 
 
+@pytest.mark.filterwarnings("ignore::opentelemetry.sdk._logs.LogRecordDroppedAttributesWarning")
 @pytest.mark.parametrize(
     ("limits", "extra"),
     [
