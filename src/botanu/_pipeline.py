@@ -104,6 +104,7 @@ class BotanuSpanProcessor(SpanProcessor):
         self.enricher = enricher
         self.export = export
         self._export_end = export.on_end  # bound once, not looked up for every span
+        self._enrich = enricher.enrich
         self._shut = False
         self._own_scope: object = object()  # never a span's scope until one of botanu's is seen
 
@@ -116,7 +117,7 @@ class BotanuSpanProcessor(SpanProcessor):
         if scope is not None and scope.name == INSTRUMENTATION_NAME:
             self._own_scope = scope
             return
-        self.enricher.on_start(span, parent_context)
+        self._enrich(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
         # A provider cannot drop a processor: after shutdown this one stays attached but inert,

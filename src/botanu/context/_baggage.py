@@ -10,6 +10,7 @@ from __future__ import annotations
 from opentelemetry.context import Context
 
 from botanu.context._keys import RUN_BAGGAGE_KEYS
+from botanu.context._tracing import _BAGGAGE_CONTEXT_KEY as _BAGGAGE_KEY
 from botanu.context._tracing import baggage_map
 
 Entries = tuple[tuple[str, str], ...]
@@ -39,7 +40,12 @@ def botanu_attributes(ctx: Context) -> dict[str, str]:
 
     The dict is shared by every caller for the same baggage: read it, never change it.
     """
+    if _BAGGAGE_KEY is not None and not ctx.get(_BAGGAGE_KEY):
+        return _NONE  # no baggage at all, the common case outside runs: checked first, inline
     return _cached(ctx)[3]
+
+
+_NO_BAGGAGE: tuple[object, Entries, Entries, dict[str, str]] = (None, (), (), _NONE)
 
 
 def _cached(ctx: Context) -> tuple[object, Entries, Entries, dict[str, str]]:
@@ -49,7 +55,7 @@ def _cached(ctx: Context) -> tuple[object, Entries, Entries, dict[str, str]]:
     if cached[0] is current:
         return cached
     if not current:
-        return (current, (), (), _NONE)
+        return _NO_BAGGAGE
     entries = tuple(
         (key, value if isinstance(value, str) else str(value))
         for key, value in current.items()

@@ -23,10 +23,13 @@ class RunEnricher(SpanProcessor):
     """
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        scope = span.instrumentation_scope
+        if scope is None or scope.name != INSTRUMENTATION_NAME:
+            self.enrich(span, parent_context)
+
+    def enrich(self, span: Span, parent_context: Context | None = None) -> None:
+        """Stamp ``span`` (not one of botanu's own: the caller checked) with the run's attributes."""
         try:
-            scope = span.instrumentation_scope
-            if scope is not None and scope.name == INSTRUMENTATION_NAME:
-                return
             ctx = parent_context if parent_context is not None else context.get_current()
             entries = botanu_attributes(ctx)
             if entries and not _added_directly(span, entries):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from opentelemetry import baggage, context, trace
 
@@ -93,4 +94,7 @@ def baggage_map(ctx: context.Context) -> Mapping[str, object]:
     if _BAGGAGE_CONTEXT_KEY is None:  # pragma: no cover - see import above
         return baggage.get_all(ctx)
     found = ctx.get(_BAGGAGE_CONTEXT_KEY)
-    return found if isinstance(found, dict) else {}
+    return found if isinstance(found, dict) else _NO_BAGGAGE
+
+
+_NO_BAGGAGE: Mapping[str, object] = MappingProxyType({})  # read only: callers may cache it

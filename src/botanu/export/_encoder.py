@@ -136,13 +136,13 @@ class Encoder:
             # attributes, events and links on every access. Ended spans no longer change.
             context = span._context
             attributes = span._attributes
-            events = span._events
-            links = span._links
+            events, links = span._events, span._links
             name, kind, parent, status = span._name, span._kind, span._parent, span._status
             start_time, end_time = span._start_time, span._end_time
             dropped_attributes = getattr(attributes, "dropped", 0)
-            dropped_events = getattr(events, "dropped", 0)
-            dropped_links = getattr(links, "dropped", 0)
+            # The deques inside the SDK's BoundedLists: their emptiness is a C-level check.
+            dropped_events, dropped_links = events.dropped, links.dropped
+            events, links = events._dq, links._dq
         except AttributeError:  # another ReadableSpan implementation: its public API
             context, attributes = span.get_span_context(), span.attributes
             events, links = span.events, span.links
@@ -179,7 +179,7 @@ class Encoder:
                 parts.append(b"\x39" + fixed64(start_time))
             if end_time:
                 parts.append(b"\x41" + fixed64(end_time))
-        if attributes:
+        if attributes is not None:  # (an empty map adds nothing)
             self.attributes.encode_into(parts, b"\x4a", attributes)
         if dropped_attributes:
             parts.append(b"\x50" + varint(dropped_attributes))

@@ -274,8 +274,8 @@ class LlmRunEnricher(RunEnricher):
     on the run span, ``llm_calls_open_at_run_end`` in ``botanu.stats()``) rather than lost.
     """
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        RunEnricher.on_start(self, span, parent_context)
+    def enrich(self, span: Span, parent_context: Context | None = None) -> None:
+        RunEnricher.enrich(self, span, parent_context)
         try:
             attributes = span._attributes._dict  # type: ignore[attr-defined]
         except AttributeError:
