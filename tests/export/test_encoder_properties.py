@@ -956,3 +956,10 @@ def test_doubles_keep_their_bits() -> None:
 def test_empty_batches_are_empty_requests() -> None:
     assert Encoder().spans([]) == encode_spans([]).SerializeToString() == b""
     assert Encoder().logs([]) == encode_logs([]).SerializeToString() == b""
+
+
+def test_span_contexts_are_read_by_unpacking_on_this_api():
+    # The property tests above then check the unpacked reading against the stock encoder.
+    from botanu.export import _encoder
+
+    assert _encoder._UNPACKS

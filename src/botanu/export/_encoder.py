@@ -14,7 +14,7 @@ import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import SpanContext, SpanKind, StatusCode, TraceFlags, TraceState
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from botanu.export._wire import Attributes, any_value, field, fixed32, fixed64, text_field, utf8, varint
@@ -29,6 +29,8 @@ _KIND = {
     SpanKind.PRODUCER: b"\x30\x04",
     SpanKind.CONSUMER: b"\x30\x05",
 }
+# SpanKind members are singletons: found by identity, without the enum's Python-level hash.
+_KIND_BY_ID = {id(kind): field for kind, field in _KIND.items()}
 _LOCAL_PARENT_FLAGS = b"\x85\x01" + fixed32(_HAS_IS_REMOTE)
 _REMOTE_PARENT_FLAGS = b"\x85\x01" + fixed32(_HAS_IS_REMOTE | _IS_REMOTE)
 _NAME_CACHE_ENTRIES = 4096
@@ -41,6 +43,19 @@ _IDS = struct.Struct(">HQQHQ").pack
 _IDS_AND_PARENT = struct.Struct(">HQQHQHQ").pack
 _TIMES = struct.Struct("<BQBQ").pack
 _LOW64 = (1 << 64) - 1
+
+
+def _unpacks() -> bool:
+    """Whether a SpanContext unpacks as (trace_id, span_id, is_remote, flags, trace_state, valid)."""
+    probe = SpanContext(3, 5, True, TraceFlags(1), TraceState([("k", "v")]))
+    try:
+        trace_id, span_id, _, _, trace_state, _ = probe
+    except ValueError:
+        return False
+    return (trace_id, span_id, trace_state) == (probe.trace_id, probe.span_id, probe.trace_state)
+
+
+_UNPACKS = _unpacks()
 
 
 class Encoder:
@@ -151,16 +166,16 @@ class Encoder:
             dropped_attributes, dropped_events = span.dropped_attributes, span.dropped_events
             dropped_links = span.dropped_links
         # Fields may come in any order on the wire; fixed-size ones are packed together.
-        trace_id = context.trace_id
-        if parent is not None:
-            parts = [
-                _IDS_AND_PARENT(
-                    0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id, 0x2208, parent.span_id
-                )
-            ]
+        if type(context) is SpanContext and _UNPACKS:
+            # The API's SpanContext is a tuple: unpacked in C rather than through its properties.
+            trace_id, span_id, _, _, trace_state, _ = context
         else:
-            parts = [_IDS(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, context.span_id)]
-        trace_state = context.trace_state
+            trace_id, span_id, trace_state = context.trace_id, context.span_id, context.trace_state
+        if parent is not None:
+            high, low = trace_id >> 64, trace_id & _LOW64
+            parts = [_IDS_AND_PARENT(0x0A10, high, low, 0x1208, span_id, 0x2208, parent.span_id)]
+        else:
+            parts = [_IDS(0x0A10, trace_id >> 64, trace_id & _LOW64, 0x1208, span_id)]
         if trace_state is not DEFAULT_TRACE_STATE and trace_state:
             parts.append(_trace_state(trace_state))
         if name:
@@ -171,7 +186,7 @@ class Encoder:
                     self._names.clear()
                 self._names[name] = encoded_name
             parts.append(encoded_name)
-        parts.append(_KIND[kind])
+        parts.append(_KIND_BY_ID.get(id(kind)) or _KIND[kind])
         if start_time and end_time:
             parts.append(_TIMES(0x39, start_time, 0x41, end_time))
         else:
