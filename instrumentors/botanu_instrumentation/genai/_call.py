@@ -22,6 +22,8 @@ from opentelemetry import context, trace
 from opentelemetry.instrumentation.utils import is_instrumentation_enabled
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from botanu.context._attributes import stored_as_is
+
 from .._guard import report_failure
 from . import _attributes as A
 from ._content import capture_content
@@ -56,7 +58,7 @@ class Call:
             if error is not None and isinstance(error, Exception):
                 self.attributes[A.ERROR_TYPE] = A.error_type(error)
                 span.set_status(Status(StatusCode.ERROR, A.error_description(error)))
-            if self.attributes:
+            if self.attributes and not stored_as_is(span, self.attributes):
                 span.set_attributes(self.attributes)
             span.end()
         except Exception:
@@ -135,16 +137,31 @@ def _begin(adapter: Adapter, instance: Any, args: tuple, kwargs: dict) -> tuple[
         return None
 
 
+# What a result's type can be, per type: (iterates, iterates async, a raw response). Asking a
+# pydantic model class for an attribute it lacks raises inside its metaclass, which costs
+# microseconds: each type is asked once. Result types are few; the table is bounded anyway.
+_TRAITS: dict[type, tuple[bool, bool, bool]] = {}
+
+
+def _traits(kind: type) -> tuple[bool, bool, bool]:
+    traits = _TRAITS.get(kind)
+    if traits is None:
+        traits = (
+            hasattr(kind, "__next__"),
+            hasattr(kind, "__anext__"),
+            hasattr(kind, "parse") and hasattr(kind, "headers"),
+        )
+        if len(_TRAITS) < 256:
+            _TRAITS[kind] = traits
+    return traits
+
+
 def _is_stream(result: Any, asynchronous: bool) -> bool:
-    kind = type(result)
-    return hasattr(kind, "__anext__" if asynchronous else "__next__") and hasattr(result, "response")
+    return _traits(type(result))[1 if asynchronous else 0] and hasattr(result, "response")
 
 
 def _is_raw(result: Any) -> bool:
-    # Looked up on the type first: a missing attribute on a pydantic model raises inside
-    # its __getattr__, which costs microseconds on every ordinary result.
-    kind = type(result)
-    return hasattr(kind, "parse") and hasattr(kind, "headers") and hasattr(result, "http_response")
+    return _traits(type(result))[2] and hasattr(result, "http_response")
 
 
 def _json_body(http: Any) -> Any:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from opentelemetry import context
-from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
+from botanu.context._attributes import stored_as_is
 from botanu.context._baggage import botanu_attributes
 from botanu.context._tracing import INSTRUMENTATION_NAME
 
@@ -32,7 +30,7 @@ class RunEnricher(SpanProcessor):
         try:
             ctx = parent_context if parent_context is not None else context.get_current()
             entries = botanu_attributes(ctx)
-            if entries and not _added_directly(span, entries):
+            if entries and not stored_as_is(span, entries, only_missing=True):
                 existing = span.attributes or {}
                 missing = {key: value for key, value in entries.items() if key not in existing}
                 if missing:
@@ -48,28 +46,3 @@ class RunEnricher(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
-
-
-def _added_directly(span: Span, entries: Mapping[str, str]) -> bool:
-    """Add the entries a starting SDK span lacks straight into its attribute dict; False if it cannot.
-
-    The entries are non-empty ``botanu.*`` keys with text values, which the SDK's per-value
-    check (about a third of a span's cost under a run) would pass unchanged. So when the span's
-    limits cannot bite (no value length limit, room for every entry) they are written directly,
-    in the order ``set_attributes`` would add them; otherwise the caller takes the public route.
-    """
-    attributes = getattr(span, "_attributes", None)
-    if type(attributes) is not BoundedAttributes or attributes.max_value_len is not None:
-        return False
-    with attributes._lock:
-        if attributes._immutable:
-            return False
-        present = attributes._dict
-        if attributes.maxlen is not None and len(present) + len(entries) > attributes.maxlen:
-            return False
-        if present.keys().isdisjoint(entries):
-            present.update(entries)
-        else:
-            for key, value in entries.items():
-                present.setdefault(key, value)
-    return True
