@@ -525,3 +525,43 @@ def test_anthropic_one_hour_cache_writes_are_priced_as_such(botanu_init, otlp_re
         genai_cost("claude-sonnet-4-5", "anthropic", cache_write_1h_tokens=1_000, **usage), rel=1e-12
     )
     assert cost > genai_cost("claude-sonnet-4-5", "anthropic", **usage)  # an hour's write costs more
+
+
+def test_a_model_priced_once_without_a_tier_still_prices_each_tier():
+    """The remembered undated price of a model never stands in for one of its service tiers."""
+    model = _prices.PriceTable().lookup("openai", "gpt-5")
+    usage = _prices.Usage(10_000, 1_000)
+
+    def expected(tier: str | None) -> float:
+        return float(
+            genai_prices.calc_price(
+                genai_prices.Usage(input_tokens=10_000, output_tokens=1_000),
+                "gpt-5",
+                provider_id="openai",
+                price_context={"service_tier": tier} if tier else None,
+            ).total_price
+        )
+
+    for tier in (None, "flex", None, "priority", "flex"):
+        assert model.cost(usage, 0, tier) == pytest.approx(expected(tier), rel=1e-12)
+
+
+def test_the_priced_copy_is_the_ended_span_field_for_field():
+    from opentelemetry.sdk.trace import TracerProvider
+
+    from botanu.llm._cost import _with_cost
+
+    provider = TracerProvider()
+    span = provider.get_tracer("t").start_span("chat gpt-4o", kind=SpanKind.CLIENT, attributes=OPENAI_GPT_4O)
+    span.add_event("retry", {"n": 1})
+    span.end()
+    ended = span._readable_span()
+    copy = _with_cost(ended, ended._attributes._dict, 0.25)
+    assert copy.attributes == {**OPENAI_GPT_4O, "botanu.cost.usd": 0.25}
+    assert "botanu.cost.usd" not in ended.attributes and "botanu.cost.usd" not in span.attributes
+    # Every other field (ids, parent, times, kind, status, events, resource, scope) as ended.
+    assert json.loads(copy.to_json()) == {
+        **json.loads(ended.to_json()),
+        "attributes": {**OPENAI_GPT_4O, "botanu.cost.usd": 0.25},
+    }
+    assert copy.dropped_attributes == ended.dropped_attributes and copy.events == ended.events

@@ -64,6 +64,17 @@ logger = logging.getLogger("botanu")
 UNKNOWN_MODEL = "llm_cost_unknown_model"
 
 _EMPTY: Mapping[str, Any] = {}
+# Usage details beyond input and output tokens, in every spelling read below.
+_DETAIL_KEYS = frozenset(
+    {
+        CACHE_READ_TOKENS,
+        LEGACY_CACHE_READ_TOKENS,
+        CACHE_CREATION_TOKENS,
+        CACHE_WRITE_TOKENS,
+        LEGACY_CACHE_CREATION_TOKENS,
+        REASONING_TOKENS,
+    }
+)
 
 
 def _count(value: object) -> int | None:
@@ -98,6 +109,8 @@ def read_usage(attributes: Mapping[str, Any]) -> Usage | None:
         output_tokens = _first(attributes, OUTPUT_TOKENS, LEGACY_OUTPUT_TOKENS)
         if input_tokens is None and output_tokens is None:
             return None
+    elif attributes.keys().isdisjoint(_DETAIL_KEYS):
+        return Usage(input_tokens, output_tokens)  # no cache or reasoning counts: the usual call
     cache_read = _first(attributes, CACHE_READ_TOKENS, LEGACY_CACHE_READ_TOKENS) or 0
     cache_write = (
         _first(attributes, CACHE_CREATION_TOKENS, CACHE_WRITE_TOKENS, LEGACY_CACHE_CREATION_TOKENS) or 0
@@ -246,6 +259,13 @@ def _with_cost(span: ReadableSpan, attributes: Mapping[str, Any], cost: float) -
     # That check was most of this stage's cost per call.
     bounded._dict = priced
     bounded.dropped = span.dropped_attributes
+    if type(span) is ReadableSpan and hasattr(span, "__dict__"):
+        # The SDK's ReadableSpan keeps its state in its __dict__: copied whole at C speed, so
+        # the copy is the span field for field, with only its attributes replaced.
+        copy = ReadableSpan.__new__(ReadableSpan)
+        copy.__dict__.update(span.__dict__)
+        copy._attributes = bounded
+        return copy
     try:
         # An ended SDK span's event and link lists no longer change: shared, with their drop counts.
         events, links = span._events, span._links  # type: ignore[attr-defined]

@@ -300,7 +300,7 @@ def _agrees(price: Price, model_price: Any) -> bool:
 class GenaiModel:
     """One model of genai-prices' table: priced by the checked formula, else by genai-prices itself."""
 
-    __slots__ = ("_derived", "_variants", "model", "provider")
+    __slots__ = ("_derived", "_fixed", "_variants", "model", "provider")
 
     def __init__(self, provider: Any, model: Any) -> None:
         self.provider = provider
@@ -311,9 +311,14 @@ class GenaiModel:
         )
         # (id(ModelPrice), tier) -> (that ModelPrice, kept alive so its id is not reused; formula or None).
         self._derived: dict[tuple[int, str | None], tuple[Any, Price | None]] = {}
+        # The checked formula of a model with one undated price, once known: most calls need no more.
+        self._fixed: Price | None = None
 
     def cost(self, usage: Usage, start_ns: int, tier: str | None = None) -> float:
         """USD for ``usage``; ``tier`` is the service tier that served the call (``flex``, ``priority``)."""
+        fixed = self._fixed
+        if fixed is not None and (tier is None or not self._variants):
+            return fixed.cost(usage)
         prices = self.model.prices
         when = None
         if isinstance(prices, list):  # prices that changed on a date or vary by time of day
@@ -336,6 +341,8 @@ class GenaiModel:
             if len(self._derived) < 64:
                 self._derived[key] = found
         if found[1] is not None:
+            if context is None and not isinstance(prices, list):
+                self._fixed = found[1]
             return found[1].cost(usage)
         return _genai_cost(self.provider, self.model, usage, start_ns, context)
 
