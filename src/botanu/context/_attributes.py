@@ -21,16 +21,20 @@ _SCALARS = frozenset({str, int, float, bool})
 _TEXT = frozenset({str})
 
 
-def stored_as_is(span: Any, attributes: Mapping[str, Any], only_missing: bool = False) -> bool:
+def stored_as_is(
+    span: Any, attributes: Mapping[str, Any], only_missing: bool = False, *, all_text: bool = False
+) -> bool:
     """Store ``attributes`` on a live SDK ``span`` directly; False (nothing stored) if it cannot.
 
     ``only_missing`` keeps the values the span already has (as the run enricher wants);
     otherwise a key already present is replaced and moves last, as ``set_attributes`` does.
+    ``all_text``: the caller built ``attributes`` as non-empty text keys with text values
+    (baggage entries), so they need no look.
     """
     held = getattr(span, "_attributes", None)
     if type(held) is not BoundedAttributes or held.max_value_len is not None:
         return False
-    values = _as_stored(attributes)
+    values = attributes if all_text else _as_stored(attributes)
     if values is None:
         return False
     with span._lock:  # as Span.set_attributes: not on an ended span

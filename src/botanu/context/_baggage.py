@@ -38,7 +38,8 @@ def botanu_entries(ctx: Context) -> tuple[Entries, Entries]:
 def botanu_attributes(ctx: Context) -> dict[str, str]:
     """Every ``botanu.*`` entry of ``ctx``'s baggage (and ``enduser.id``) as one shared dict.
 
-    The dict is shared by every caller for the same baggage: read it, never change it.
+    Keys and values are text, keys never empty. The dict is shared by every caller for the
+    same baggage: read it, never change it.
     """
     if _BAGGAGE_KEY is not None and not ctx.get(_BAGGAGE_KEY):
         return _NONE  # no baggage at all, the common case outside runs: checked first, inline

@@ -30,7 +30,7 @@ class RunEnricher(SpanProcessor):
         try:
             ctx = parent_context if parent_context is not None else context.get_current()
             entries = botanu_attributes(ctx)
-            if entries and not stored_as_is(span, entries, only_missing=True):
+            if entries and not stored_as_is(span, entries, only_missing=True, all_text=True):
                 existing = span.attributes or {}
                 missing = {key: value for key, value in entries.items() if key not in existing}
                 if missing:
