@@ -34,6 +34,18 @@ def _fresh_totals() -> Any:
     _rollup.reset()
 
 
+def gpt5_cost(tier: str | None) -> float:
+    """genai-prices' figure for 10,000 input and 1,000 output tokens of gpt-5 at ``tier``."""
+    return float(
+        genai_prices.calc_price(
+            genai_prices.Usage(input_tokens=10_000, output_tokens=1_000),
+            "gpt-5",
+            provider_id="openai",
+            price_context={"service_tier": tier} if tier else None,
+        ).total_price
+    )
+
+
 def genai_cost(model: str, provider: str, **usage: int) -> float:
     return float(
         genai_prices.calc_price(genai_prices.Usage(**usage), model, provider_id=provider).total_price
@@ -484,23 +496,13 @@ def test_the_service_tier_that_served_the_call_is_priced(botanu_init, otlp_recei
     botanu.force_flush(5)
     otlp_receiver.wait_for_spans(3)
 
-    def expected(tier: str | None) -> float:
-        return float(
-            genai_prices.calc_price(
-                genai_prices.Usage(input_tokens=10_000, output_tokens=1_000),
-                "gpt-5",
-                provider_id="openai",
-                price_context={"service_tier": tier} if tier else None,
-            ).total_price
-        )
-
     costs = {
         name: otlp_receiver.span(name).attributes["botanu.cost.usd"]
         for name in ("flex", "priority", "standard")
     }
-    assert costs["flex"] == pytest.approx(expected("flex"), rel=1e-12)
-    assert costs["priority"] == pytest.approx(expected("priority"), rel=1e-12)
-    assert costs["standard"] == pytest.approx(expected(None), rel=1e-12)
+    assert costs["flex"] == pytest.approx(gpt5_cost("flex"), rel=1e-12)
+    assert costs["priority"] == pytest.approx(gpt5_cost("priority"), rel=1e-12)
+    assert costs["standard"] == pytest.approx(gpt5_cost(None), rel=1e-12)
     assert costs["flex"] < costs["standard"] < costs["priority"]
 
 
@@ -532,18 +534,8 @@ def test_a_model_priced_once_without_a_tier_still_prices_each_tier():
     model = _prices.PriceTable().lookup("openai", "gpt-5")
     usage = _prices.Usage(10_000, 1_000)
 
-    def expected(tier: str | None) -> float:
-        return float(
-            genai_prices.calc_price(
-                genai_prices.Usage(input_tokens=10_000, output_tokens=1_000),
-                "gpt-5",
-                provider_id="openai",
-                price_context={"service_tier": tier} if tier else None,
-            ).total_price
-        )
-
     for tier in (None, "flex", None, "priority", "flex"):
-        assert model.cost(usage, 0, tier) == pytest.approx(expected(tier), rel=1e-12)
+        assert model.cost(usage, 0, tier) == pytest.approx(gpt5_cost(tier), rel=1e-12)
 
 
 def test_the_priced_copy_is_the_ended_span_field_for_field():

@@ -58,14 +58,24 @@ def stored_as_is(
     return True
 
 
+def scalar_items(attributes: Mapping[Any, Any]) -> bool:
+    """True when every key is non-empty text and every value text, a number or a flag.
+
+    The SDK stores such attributes (of spans and of log records) exactly as given.
+    """
+    return (
+        "" not in attributes
+        and _TEXT.issuperset(map(type, attributes))
+        and _SCALARS.issuperset(map(type, attributes.values()))
+    )
+
+
 def _as_stored(attributes: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """``attributes`` as the SDK would store them, or None if it would change or refuse any."""
-    if "" in attributes:
-        return None
-    if not _TEXT.issuperset(map(type, attributes)):
-        return None
-    if _SCALARS.issuperset(map(type, attributes.values())):
+    if scalar_items(attributes):
         return attributes
+    if "" in attributes or not _TEXT.issuperset(map(type, attributes)):
+        return None
     stored: dict[str, Any] = {}
     for key, value in attributes.items():
         kind = type(value)

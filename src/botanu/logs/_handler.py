@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - older SDKs: every record takes the pub
     ReadWriteLogRecord = None
 
 from botanu._safety import report_internal, warn_once
+from botanu.context._attributes import scalar_items
 from botanu.context._baggage import botanu_entries
 from botanu.logs._translate import message_of, record_attributes, severity
 
@@ -104,32 +105,24 @@ class BotanuLoggingHandler(logging.Handler):
         otel_logger, direct = target
         number, text = severity(levelno)
         now = time.time_ns()
-        if direct is not None and _stored_unchanged(attributes, direct[2]):
-            record = LogRecord(
-                timestamp=timestamp or now,
-                observed_timestamp=now,
-                context=current,
-                severity_number=number,
-                severity_text=text,
-                body=body,
-            )
-            # The SDK would check each value again (a sixth of a record's cost) and store it
-            # unchanged: the record is built as the SDK builds it, and its values stored directly.
-            writable = ReadWriteLogRecord(record, direct[0], direct[1], direct[2])
-            writable.log_record.attributes._dict.update(attributes)  # type: ignore[union-attr]
-            otel_logger.emit(writable)
-            return
-        otel_logger.emit(
-            LogRecord(
-                timestamp=timestamp or now,
-                observed_timestamp=now,
-                context=current,
-                severity_number=number,
-                severity_text=text,
-                body=body,
-                attributes=attributes,
-            )
+        direct = direct if direct is not None and _stored_unchanged(attributes, direct[2]) else None
+        record = LogRecord(
+            timestamp=timestamp or now,
+            observed_timestamp=now,
+            context=current,
+            severity_number=number,
+            severity_text=text,
+            body=body,
+            attributes=None if direct is not None else attributes,
         )
+        if direct is None:
+            otel_logger.emit(record)
+            return
+        # The SDK would check each value again (a sixth of a record's cost) and store it unchanged:
+        # the record is built as the SDK builds it, and its values stored directly.
+        writable = ReadWriteLogRecord(record, *direct)
+        writable.log_record.attributes._dict.update(attributes)  # type: ignore[union-attr]
+        otel_logger.emit(writable)
 
     def _logger_for(self, name: str) -> tuple[Any, tuple[Any, Any, Any] | None]:
         otel_logger = self._provider.get_logger(name or "root")
@@ -142,10 +135,6 @@ class BotanuLoggingHandler(logging.Handler):
         # Flushing means sending over the network: logging.shutdown() calls this at exit, and
         # botanu's own exit path already flushes within its budget. Nothing to do here.
         pass
-
-
-# Values the SDK stores exactly as given (when no length limit applies).
-_STORED_AS_GIVEN = frozenset({str, int, float, bool})
 
 
 def _direct_route(otel_logger: Any) -> tuple[Any, Any, Any] | None:
@@ -166,11 +155,7 @@ def _direct_route(otel_logger: Any) -> tuple[Any, Any, Any] | None:
 def _stored_unchanged(attributes: dict[str, Any], limits: Any) -> bool:
     """True when the SDK would store ``attributes`` as they are: text, numbers, flags, within its count."""
     maxlen = limits.max_log_record_attributes
-    return (
-        (maxlen is None or len(attributes) <= maxlen)
-        and _STORED_AS_GIVEN.issuperset(map(type, attributes.values()))
-        and "" not in attributes
-    )
+    return (maxlen is None or len(attributes) <= maxlen) and scalar_items(attributes)
 
 
 def emit_record(
