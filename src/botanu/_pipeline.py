@@ -104,6 +104,7 @@ class BotanuSpanProcessor(SpanProcessor):
         self.enricher = enricher
         self.export = export
         self._export_end = export.on_end  # bound once, not looked up for every span
+        self._export_ending = getattr(export, "_on_ending", None)
         self._enrich = enricher.enrich
         self._shut = False
         self._own_scope: object = object()  # never a span's scope until one of botanu's is seen
@@ -118,6 +119,10 @@ class BotanuSpanProcessor(SpanProcessor):
             self._own_scope = scope
             return
         self._enrich(span, parent_context)
+
+    def _on_ending(self, span: Span) -> None:
+        if not self._shut and self._export_ending is not None:
+            self._export_ending(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         # A provider cannot drop a processor: after shutdown this one stays attached but inert,

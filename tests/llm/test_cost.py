@@ -18,6 +18,7 @@ from typing import Any
 import genai_prices
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
 import botanu
@@ -557,3 +558,80 @@ def test_the_priced_copy_is_the_ended_span_field_for_field():
         "attributes": {**OPENAI_GPT_4O, "botanu.cost.usd": 0.25},
     }
     assert copy.dropped_attributes == ended.dropped_attributes and copy.events == ended.events
+
+
+class _Seen(SpanProcessor):
+    """A user's own processor on the same provider: what it is handed at span end."""
+
+    def __init__(self) -> None:
+        self.ended: list[ReadableSpan] = []
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.ended.append(span)
+
+
+@pytest.mark.parametrize("user_first", [True, False], ids=["user processor first", "botanu first"])
+def test_the_cost_is_added_as_the_span_ends_so_every_processor_sees_it(
+    botanu_init, otlp_receiver, user_first
+):
+    seen = _Seen()
+    provider = TracerProvider()
+    if user_first:
+        provider.add_span_processor(seen)
+    trace.set_tracer_provider(provider)  # the app's provider: botanu attaches to it
+    botanu_init()
+    if not user_first:
+        provider.add_span_processor(seen)
+    usage = {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300}
+    with provider.get_tracer("tests.llm").start_as_current_span(
+        "chat gpt-4o", kind=SpanKind.CLIENT, attributes=OPENAI_GPT_4O
+    ) as live:
+        live.set_attributes(usage)
+    expected = genai_cost("gpt-4o", "openai", input_tokens=1200, output_tokens=300)
+    assert live.attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
+    assert seen.ended[0].attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
+    assert received(otlp_receiver, "chat gpt-4o").attributes["botanu.cost.usd"] == pytest.approx(
+        expected, rel=1e-12
+    )
+
+
+def test_a_span_at_its_attribute_limit_is_priced_in_a_copy(botanu_init, otlp_receiver):
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=5))
+    trace.set_tracer_provider(provider)
+    botanu_init()
+    usage = {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300}
+    with provider.get_tracer("tests.llm").start_as_current_span(
+        "chat gpt-4o", kind=SpanKind.CLIENT, attributes=OPENAI_GPT_4O
+    ) as live:
+        live.set_attributes(usage)
+    assert len(live.attributes) == 5 and "botanu.cost.usd" not in live.attributes
+    expected = genai_cost("gpt-4o", "openai", input_tokens=1200, output_tokens=300)
+    exported = received(otlp_receiver, "chat gpt-4o")
+    assert exported.attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
+
+
+def test_without_the_ending_step_the_call_is_priced_once_at_its_end(botanu_init, otlp_receiver):
+    """An SDK that never calls OnEnding (older ones): priced in on_end, counted in its run once."""
+    from botanu import _pipeline
+
+    botanu_init()
+    processor = _pipeline._active.processors.combined  # type: ignore[union-attr]
+    usage = {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300}
+    with botanu.event(event_id="e-1", customer_id="c-1", workflow="Cost") as run:
+        span = trace.get_tracer("tests.llm").start_span(
+            "chat gpt-4o", kind=SpanKind.CLIENT, attributes=OPENAI_GPT_4O
+        )
+        span.set_attributes(usage)
+        # What Span.end() does on such an SDK: straight to on_end, with no OnEnding first.
+        span._end_time = span.start_time + 1
+        processor.on_end(span._readable_span())
+    expected = genai_cost("gpt-4o", "openai", input_tokens=1200, output_tokens=300)
+    botanu.force_flush(5)
+    otlp_receiver.wait_for_spans(2)
+    assert otlp_receiver.span("chat gpt-4o").attributes["botanu.cost.usd"] == pytest.approx(
+        expected, rel=1e-12
+    )
+    run_span = otlp_receiver.span("botanu.run/Cost")
+    assert run_span.attributes["botanu.llm.calls"] == 1
+    assert run_span.attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
+    assert run.run_id == run_span.attributes["botanu.run_id"]

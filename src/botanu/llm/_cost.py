@@ -4,8 +4,10 @@
 
     span start --> LlmRunEnricher      run attributes (RunEnricher), then: a model call inside a run?
                                        remember it as open (for calls still open when the run ends)
-    span end   --> LlmCostProcessor     a model call? price its usage, feed the run totals, and hand
-                                       the next stage a copy carrying botanu.cost.usd
+    span ending -> LlmCostProcessor    a model call? price its usage, feed the run totals, and add
+                                       botanu.cost.usd to the span (OnEnding: it may still change)
+    span end   --> LlmCostProcessor     pass it on (on an SDK without OnEnding, or a span at its
+                                       attribute limit: price it now, into a copy)
                        +--> the redacting wrapper (or the delivery chain when redaction is off)
 
 Cost is computed from span attributes, not inside each instrumentor, so spans from botanu's
@@ -18,6 +20,7 @@ lookups here: only spans naming a gen_ai provider (``gen_ai.provider.name`` or t
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -150,19 +153,21 @@ def _started_as_model_call(attributes: Mapping[str, Any]) -> bool:
 
 
 class LlmCostProcessor(SpanProcessor):
-    """Wraps the export processor: model-call spans reach it as a copy carrying ``botanu.cost.usd``.
+    """Wraps the export processor: model-call spans reach it carrying ``botanu.cost.usd``.
 
-    Every other span is passed on untouched after two dict lookups. The live span is never
-    modified (spans are immutable after end). Pricing never raises into ``span.end()``: a
-    failure is logged once and the span goes on without a cost.
+    The cost is added while the span ends (the spec's OnEnding, where a processor may still
+    change the span: every processor then sees it, and no copy is made); where the SDK has no
+    such step, or the span is at its attribute limit, the next stage gets a priced copy instead.
+    Every other span is passed on untouched after two dict lookups. Pricing never raises into
+    ``span.end()``: a failure is logged once and the span goes on without a cost.
     """
 
     def __init__(self, wrapped: SpanProcessor, prices: PriceTable | None = None) -> None:
         self._wrapped = wrapped
         self._wrapped_end = wrapped.on_end  # bound once, not looked up for every span
         self.prices = prices if prices is not None else PriceTable()
-        ending = getattr(wrapped, "_on_ending", None)
-        self._forward_ending = ending
+        self._forward_ending = getattr(wrapped, "_on_ending", None)
+        self._local = threading.local()  # the attributes of the span priced as it ended, per thread
 
     @property
     def wrapped(self) -> SpanProcessor:
@@ -178,6 +183,16 @@ class LlmCostProcessor(SpanProcessor):
         self._wrapped.on_start(span, parent_context=parent_context)
 
     def _on_ending(self, span: Span) -> None:
+        # The spec's OnEnding: the span is ending, every processor's OnEnding runs before any
+        # OnEnd, and no other thread may change the span any more. The place to add what a span
+        # lacks: a model call is priced here, into the span itself, so no copy is needed later.
+        try:
+            held = span._attributes  # type: ignore[attr-defined]
+            attributes = held._dict
+        except AttributeError:
+            attributes = _EMPTY
+        if PROVIDER in attributes or SYSTEM in attributes:
+            self._price_ending(span, held, attributes)
         if self._forward_ending is not None:
             self._forward_ending(span)
 
@@ -187,7 +202,11 @@ class LlmCostProcessor(SpanProcessor):
         except AttributeError:  # not an SDK span (or no attributes): the public, copying route
             attributes = span.attributes or _EMPTY
         if PROVIDER in attributes or SYSTEM in attributes:
-            span = self._priced(span, attributes)
+            local = self._local
+            if getattr(local, "priced", None) is getattr(span, "_attributes", _EMPTY):
+                local.priced = None  # priced while it ended (see _on_ending)
+            else:  # an SDK without OnEnding, or a span whose attribute limit was reached
+                span = self._priced(span, attributes)
         self._wrapped_end(span)
 
     def shutdown(self) -> None:
@@ -198,11 +217,27 @@ class LlmCostProcessor(SpanProcessor):
 
     # ------------------------------------------------------------------ model calls
 
+    def _price_ending(self, span: Span, held: Any, attributes: dict[str, Any]) -> None:
+        """Price an ending model call and write ``botanu.cost.usd`` into its attributes."""
+        if held.maxlen is not None and len(attributes) >= held.maxlen:
+            return  # the SDK's rule for a full span would drop its oldest attribute: on_end copies
+        cost = self._account(span, attributes)
+        if cost is not None:
+            with held._lock:
+                attributes[COST_USD] = cost
+        self._local.priced = held
+
     def _priced(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> ReadableSpan:
+        """An ended model call with its cost: a copy carrying ``botanu.cost.usd`` (the span unchanged)."""
+        cost = self._account(span, attributes)
+        return span if cost is None else _with_cost(span, attributes, cost)
+
+    def _account(self, span: ReadableSpan | Span, attributes: Mapping[str, Any]) -> float | None:
+        """Add a model call to its run's totals; the cost to add to the span (None: none to add)."""
         try:
             usage = read_usage(attributes)
             if not is_model_call(attributes, usage):
-                return span
+                return None
             existing = attributes.get(COST_USD)
             cost: float | None = None
             if type(existing) in (int, float):
@@ -219,12 +254,10 @@ class LlmCostProcessor(SpanProcessor):
                     cost,
                     usage is not None and cost is None,
                 )
-            if cost is None or existing is not None:
-                return span
-            return _with_cost(span, attributes, cost)
+            return None if existing is not None else cost
         except Exception:
             report_internal("pricing an LLM call")
-            return span
+            return None
 
     def cost_of(self, attributes: Mapping[str, Any], usage: Usage, start_ns: int = 0) -> float | None:
         """USD for ``usage`` by the span's provider and model; None (and counted) when not known."""
