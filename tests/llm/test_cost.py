@@ -17,7 +17,7 @@ from typing import Any
 
 import genai_prices
 import pytest
-from opentelemetry import trace
+from opentelemetry import context, trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.trace import SpanKind
 
@@ -575,7 +575,7 @@ def test_the_cost_is_added_as_the_span_ends_so_every_processor_sees_it(
     botanu_init, otlp_receiver, user_first
 ):
     seen = _Seen()
-    provider = TracerProvider()
+    provider = TracerProvider(shutdown_on_exit=False)
     if user_first:
         provider.add_span_processor(seen)
     trace.set_tracer_provider(provider)  # the app's provider: botanu attaches to it
@@ -596,7 +596,7 @@ def test_the_cost_is_added_as_the_span_ends_so_every_processor_sees_it(
 
 
 def test_a_span_at_its_attribute_limit_is_priced_in_a_copy(botanu_init, otlp_receiver):
-    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=5))
+    provider = TracerProvider(span_limits=SpanLimits(max_span_attributes=5), shutdown_on_exit=False)
     trace.set_tracer_provider(provider)
     botanu_init()
     usage = {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300}
@@ -635,3 +635,30 @@ def test_without_the_ending_step_the_call_is_priced_once_at_its_end(botanu_init,
     assert run_span.attributes["botanu.llm.calls"] == 1
     assert run_span.attributes["botanu.cost.usd"] == pytest.approx(expected, rel=1e-12)
     assert run.run_id == run_span.attributes["botanu.run_id"]
+
+
+def test_with_processors_called_on_a_thread_pool_a_call_counts_once(botanu_init, otlp_receiver):
+    """The SDK's concurrent multi-processor may run OnEnding and OnEnd on different threads."""
+    from opentelemetry.sdk.trace import ConcurrentMultiSpanProcessor
+
+    provider = TracerProvider(active_span_processor=ConcurrentMultiSpanProcessor(4), shutdown_on_exit=False)
+    trace.set_tracer_provider(provider)
+    botanu_init()
+    usage = {"gen_ai.usage.input_tokens": 1200, "gen_ai.usage.output_tokens": 300}
+    tracer = trace.get_tracer("tests.llm")
+    with botanu.event(event_id="e-2", customer_id="c-2", workflow="Pool"):
+        for _ in range(5):
+            # With the context given explicitly: on a pool thread, the current context is not the app's.
+            span = tracer.start_span(
+                "chat gpt-4o", context=context.get_current(), kind=SpanKind.CLIENT, attributes=OPENAI_GPT_4O
+            )
+            span.set_attributes(usage)
+            span.end()
+    expected = genai_cost("gpt-4o", "openai", input_tokens=1200, output_tokens=300)
+    botanu.force_flush(5)
+    otlp_receiver.wait_for_spans(6)
+    run_span = otlp_receiver.span("botanu.run/Pool")
+    assert run_span.attributes["botanu.llm.calls"] == 5
+    assert run_span.attributes["botanu.cost.usd"] == pytest.approx(5 * expected, rel=1e-12)
+    calls = [span for span in otlp_receiver.spans() if span.name == "chat gpt-4o"]
+    assert [span.attributes["botanu.cost.usd"] for span in calls] == pytest.approx([expected] * 5, rel=1e-12)

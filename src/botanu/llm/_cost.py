@@ -20,7 +20,6 @@ lookups here: only spans naming a gen_ai provider (``gen_ai.provider.name`` or t
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -67,6 +66,7 @@ logger = logging.getLogger("botanu")
 UNKNOWN_MODEL = "llm_cost_unknown_model"
 
 _EMPTY: Mapping[str, Any] = {}
+_MAX_ENDING = 4096
 # Usage details beyond input and output tokens, in every spelling read below.
 _DETAIL_KEYS = frozenset(
     {
@@ -167,7 +167,9 @@ class LlmCostProcessor(SpanProcessor):
         self._wrapped_end = wrapped.on_end  # bound once, not looked up for every span
         self.prices = prices if prices is not None else PriceTable()
         self._forward_ending = getattr(wrapped, "_on_ending", None)
-        self._local = threading.local()  # the attributes of the span priced as it ended, per thread
+        # The attributes of spans priced as they ended, until their on_end (which may run on
+        # another thread: the SDK's concurrent multi-processor); by id, checked by identity.
+        self._ending: dict[int, Any] = {}
 
     @property
     def wrapped(self) -> SpanProcessor:
@@ -202,10 +204,9 @@ class LlmCostProcessor(SpanProcessor):
         except AttributeError:  # not an SDK span (or no attributes): the public, copying route
             attributes = span.attributes or _EMPTY
         if PROVIDER in attributes or SYSTEM in attributes:
-            local = self._local
-            if getattr(local, "priced", None) is getattr(span, "_attributes", _EMPTY):
-                local.priced = None  # priced while it ended (see _on_ending)
-            else:  # an SDK without OnEnding, or a span whose attribute limit was reached
+            held = getattr(span, "_attributes", None)
+            if self._ending.pop(id(held), None) is not held or held is None:
+                # An SDK without OnEnding, or a span whose attribute limit was reached.
                 span = self._priced(span, attributes)
         self._wrapped_end(span)
 
@@ -225,7 +226,10 @@ class LlmCostProcessor(SpanProcessor):
         if cost is not None:
             with held._lock:
                 attributes[COST_USD] = cost
-        self._local.priced = held
+        ending = self._ending
+        if len(ending) >= _MAX_ENDING:  # on_end always follows; bounded all the same
+            ending.clear()
+        ending[id(held)] = held
 
     def _priced(self, span: ReadableSpan, attributes: Mapping[str, Any]) -> ReadableSpan:
         """An ended model call with its cost: a copy carrying ``botanu.cost.usd`` (the span unchanged)."""
