@@ -662,3 +662,25 @@ def test_with_processors_called_on_a_thread_pool_a_call_counts_once(botanu_init,
     assert run_span.attributes["botanu.cost.usd"] == pytest.approx(5 * expected, rel=1e-12)
     calls = [span for span in otlp_receiver.spans() if span.name == "chat gpt-4o"]
     assert [span.attributes["botanu.cost.usd"] for span in calls] == pytest.approx([expected] * 5, rel=1e-12)
+
+
+def test_the_ending_step_reaches_a_processor_behind_the_stage_that_uses_it():
+    from botanu.llm import LlmCostProcessor
+    from botanu.redaction import RedactingSpanProcessor
+
+    class UsesEnding(SpanProcessor):
+        def __init__(self) -> None:
+            self.ending: list[Any] = []
+
+        def _on_ending(self, span: Any) -> None:
+            self.ending.append(span.name)
+
+    behind = UsesEnding()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(LlmCostProcessor(behind))
+    provider.add_span_processor(LlmCostProcessor(RedactingSpanProcessor(behind)))
+    provider.get_tracer("t").start_span("work").end()
+    assert behind.ending == ["work", "work"]
+    # Processors that ignore it are not called for nothing.
+    assert LlmCostProcessor(_Seen())._forward_ending is None
+    assert LlmCostProcessor(RedactingSpanProcessor(_Seen()))._forward_ending is None

@@ -166,7 +166,12 @@ class LlmCostProcessor(SpanProcessor):
         self._wrapped = wrapped
         self._wrapped_end = wrapped.on_end  # bound once, not looked up for every span
         self.prices = prices if prices is not None else PriceTable()
-        self._forward_ending = getattr(wrapped, "_on_ending", None)
+        # Passed on only where it does something (a redaction stage says; the SDK's base is a no-op).
+        ending = getattr(wrapped, "_on_ending", None)
+        base = getattr(SpanProcessor, "_on_ending", None)
+        if not getattr(wrapped, "needs_ending", True) or getattr(type(wrapped), "_on_ending", None) is base:
+            ending = None
+        self._forward_ending = ending
         # The attributes of spans priced as they ended, until their on_end (which may run on
         # another thread: the SDK's concurrent multi-processor); by id, checked by identity.
         self._ending: dict[int, Any] = {}

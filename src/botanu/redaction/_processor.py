@@ -65,6 +65,11 @@ class RedactingSpanProcessor(SpanProcessor):
         return self._wrapped
 
     @property
+    def needs_ending(self) -> bool:
+        """Whether the processor behind uses the "span ending" callback (else it is not passed on)."""
+        return self._forward_ending is not None
+
+    @property
     def redactor(self) -> Redactor:
         """The :class:`Redactor` in use."""
         return self._redactor
