@@ -205,6 +205,10 @@ class Redactor:
         self._plain_keys: set[str] = set()
         self._clean_values: set[Any] = set()
         self._clean_items: set[tuple[str, Any]] = set()
+        # (URL key, URL) pairs seen clean twice (the URL cache knew it clean the second time): the
+        # fast path trusts them. A set of its own, bounded on its own, so that URLs that never
+        # repeat (order ids in paths) never enter it nor push out what does repeat.
+        self._url_pairs: set[tuple[str, str]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Redactor:
@@ -327,6 +331,8 @@ class Redactor:
         key_cache = self._key_cache
         text_cache = self._text_cache
         plain_keys = self._plain_keys
+        url_cache = self._url_cache
+        url_pairs = self._url_pairs
         todo = iter(todo)  # (one iterator: if the budget runs out, _cut_rest takes the rest of it)
         for key, value in todo:
             kind = key_cache.get(key)
@@ -367,16 +373,19 @@ class Redactor:
                         clean_values.add(value)
                         clean_items.add((key, value))
                         continue
+            elif kind is _URL and type(value) is str and url_cache.get(value) is _CLEAN:
+                # A URL seen clean before (an HTTP client's url.full repeats from span to span): the
+                # pair is trusted from now on, so such a span can take the known-clean path.
+                if len(url_pairs) >= _CACHE_SIZE:
+                    url_pairs.clear()
+                url_pairs.add((key, value))
+                continue
             new = self._value(kind, value, tally, 0)
             if new is not value or type(kind) is _DirtyKey:
                 out = _replaced(out, items, key, kind, new, tally)
                 if exhausted():
                     _cut_rest(out, todo, tally)
                     break
-            elif (kind is _URL or kind is _QUERY) and type(value) is str and len(value) <= _CACHEABLE_LEN:
-                # A URL scanned clean under its key (an HTTP client's url.full) repeats from span
-                # to span: the pair is remembered, so such a span can take the known-clean path.
-                clean_items.add((key, value))
         if len(clean_values) > _CACHE_SIZE or len(plain_keys) > _CACHE_SIZE or len(clean_items) > _CACHE_SIZE:
             clean_values.clear()  # bounded: start again rather than grow without limit
             plain_keys.clear()
@@ -409,7 +418,7 @@ class Redactor:
         """
         try:
             if not self._plain_keys.issuperset(items):
-                return self._known_clean_pairs(items)
+                return bool(self._url_pairs) and self._known_clean_pairs(items)
             values = items.values()
             clean_values = self._clean_values
             if clean_values.issuperset(values):
@@ -432,13 +441,14 @@ class Redactor:
             return False
 
     def _known_clean_pairs(self, items: Mapping[str, Any]) -> bool:
-        """Keys of other kinds too (URLs): every pair seen clean, or a clean value under a plain key."""
+        """With URL keys: each pair known clean, a URL pair seen clean twice, or a clean plain value."""
+        url_pairs = self._url_pairs
         rest = items.items() - self._clean_items  # (TypeError for an unhashable value: the caller's)
-        if not rest:
-            return True
         plain_keys = self._plain_keys
         clean_values = self._clean_values
-        return all(key in plain_keys and value in clean_values for key, value in rest)
+        return all(
+            (key in plain_keys and value in clean_values) or (key, value) in url_pairs for key, value in rest
+        )
 
     def _attributes_with_callback(self, attributes: Any, items: Mapping[str, Any], tally: Tally) -> Any:
         def redact(key: Any, value: Any, kind: Any) -> Any:
