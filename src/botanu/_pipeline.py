@@ -2,7 +2,8 @@
 
 ::
 
-    span start --> RunEnricher.on_start         copy botanu.* baggage onto every span
+    span start  --> RunEnricher.on_start        copy botanu.* baggage onto every span
+    span ending --> LlmCostProcessor            a model call: botanu.cost.usd into the span
     span end   --> Redactor(wrapper).on_end     a redacted copy goes on to
                        +--> DeliveryProcessor   batches -> OTLP/HTTP (gzip); failures -> spool
                        +--> ConsoleTreeProcessor (when console is on)
@@ -93,7 +94,8 @@ class Processors:
 
 
 class BotanuSpanProcessor(SpanProcessor):
-    """botanu's one processor on a provider: enrich at start, redact and deliver at end.
+    """botanu's one processor on a provider: enrich at start, price model calls as they end,
+    redact and deliver at end.
 
     One processor rather than two because the SDK dispatches every span start and
     end to each processor in turn, and that dispatch is a measurable share of a

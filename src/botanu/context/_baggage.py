@@ -46,7 +46,7 @@ def botanu_attributes(ctx: Context) -> dict[str, str]:
     return _cached(ctx)[3]
 
 
-_NO_BAGGAGE: tuple[object, Entries, Entries, dict[str, str]] = (None, (), (), _NONE)
+_NO_ENTRIES: tuple[object, Entries, Entries, dict[str, str]] = (None, (), (), _NONE)
 
 
 def _cached(ctx: Context) -> tuple[object, Entries, Entries, dict[str, str]]:
@@ -56,7 +56,7 @@ def _cached(ctx: Context) -> tuple[object, Entries, Entries, dict[str, str]]:
     if cached[0] is current:
         return cached
     if not current:
-        return _NO_BAGGAGE
+        return _NO_ENTRIES
     entries = tuple(
         (key, value if isinstance(value, str) else str(value))
         for key, value in current.items()

@@ -27,7 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry._logs import LogRecord
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
-try:  # SDK 1.39 and later: a record built as the SDK's own is emitted as it is
+try:  # newer SDKs: a record built as the SDK's own ReadWriteLogRecord is emitted as it is
     from opentelemetry.sdk._logs import ReadWriteLogRecord
 except ImportError:  # pragma: no cover - older SDKs: every record takes the public route
     ReadWriteLogRecord = None
