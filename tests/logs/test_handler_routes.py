@@ -44,8 +44,8 @@ def _both_routes(monkeypatch: pytest.MonkeyPatch, limits: LogRecordLimits | None
     verdicts: list[bool] = []
     judge = _handler._stored_unchanged
 
-    def spy(attributes: dict[str, Any], record_limits: Any) -> bool:
-        verdicts.append(judge(attributes, record_limits))
+    def spy(attributes: dict[str, Any], maxlen: Any) -> bool:
+        verdicts.append(judge(attributes, maxlen))
         return verdicts[-1]
 
     monkeypatch.setattr(_handler, "_stored_unchanged", spy)

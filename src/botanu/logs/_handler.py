@@ -27,7 +27,7 @@ from opentelemetry import context as otel_context
 from opentelemetry._logs import LogRecord
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY
 
-try:  # newer SDKs: a record built as the SDK's own ReadWriteLogRecord is emitted as it is
+try:  # SDK 1.39 and later: a record built as the SDK's own ReadWriteLogRecord is emitted as it is
     from opentelemetry.sdk._logs import ReadWriteLogRecord
 except ImportError:  # pragma: no cover - older SDKs: every record takes the public route
     ReadWriteLogRecord = None
@@ -105,7 +105,7 @@ class BotanuLoggingHandler(logging.Handler):
         otel_logger, direct = target
         number, text = severity(levelno)
         now = time.time_ns()
-        direct = direct if direct is not None and _stored_unchanged(attributes, direct[2]) else None
+        direct = direct if direct is not None and _stored_unchanged(attributes, direct[3]) else None
         record = LogRecord(
             timestamp=timestamp or now,
             observed_timestamp=now,
@@ -120,11 +120,11 @@ class BotanuLoggingHandler(logging.Handler):
             return
         # The SDK would check each value again (a sixth of a record's cost) and store it unchanged:
         # the record is built as the SDK builds it, and its values stored directly.
-        writable = ReadWriteLogRecord(record, *direct)
+        writable = ReadWriteLogRecord(record, direct[0], direct[1], direct[2])
         writable.log_record.attributes._dict.update(attributes)  # type: ignore[union-attr]
         otel_logger.emit(writable)
 
-    def _logger_for(self, name: str) -> tuple[Any, tuple[Any, Any, Any] | None]:
+    def _logger_for(self, name: str) -> tuple[Any, tuple[Any, Any, Any, int | None] | None]:
         otel_logger = self._provider.get_logger(name or "root")
         target = (otel_logger, _direct_route(otel_logger))
         if len(self._loggers) < 4096:  # logger names are few; a program making them up is bounded
@@ -137,24 +137,28 @@ class BotanuLoggingHandler(logging.Handler):
         pass
 
 
-def _direct_route(otel_logger: Any) -> tuple[Any, Any, Any] | None:
-    """(resource, scope, limits) of an SDK logger without a value length limit, else None."""
+def _direct_route(otel_logger: Any) -> tuple[Any, Any, Any, int | None] | None:
+    """(resource, scope, limits, count limit) of an SDK logger without a value length limit, else None."""
     if ReadWriteLogRecord is None:
         return None
     try:
         limits = otel_logger._log_record_limits
         found = (otel_logger._resource, otel_logger._instrumentation_scope, limits)
-    except AttributeError:  # not the SDK's Logger (a proxy, another implementation)
+    except AttributeError:  # not the SDK's Logger, or one before 1.45 (it keeps no limits)
         return None
-    # The limits ReadWriteLogRecord applies (older SDKs name them differently: public route).
-    if not hasattr(limits, "max_log_record_attributes") or limits.max_log_record_attribute_length is not None:
+    # SDK versions name the limits ReadWriteLogRecord applies differently: whichever it reads,
+    # no length limit may apply, and the smallest count limit is the one kept to.
+    if getattr(limits, "max_attribute_length", None) is not None:
         return None
-    return found
+    if getattr(limits, "max_log_record_attribute_length", None) is not None:
+        return None
+    counts = (getattr(limits, "max_attributes", None), getattr(limits, "max_log_record_attributes", None))
+    known = [count for count in counts if count is not None]
+    return (*found, min(known) if known else None)
 
 
-def _stored_unchanged(attributes: dict[str, Any], limits: Any) -> bool:
+def _stored_unchanged(attributes: dict[str, Any], maxlen: int | None) -> bool:
     """True when the SDK would store ``attributes`` as they are: text, numbers, flags, within its count."""
-    maxlen = limits.max_log_record_attributes
     return (maxlen is None or len(attributes) <= maxlen) and scalar_items(attributes)
 
 
