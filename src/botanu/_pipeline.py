@@ -36,7 +36,7 @@ from botanu._config import Settings, differing_settings, resolve_settings
 from botanu._version import __version__
 from botanu.context import _run
 from botanu.context._enricher import RunEnricher
-from botanu.context._tracing import INSTRUMENTATION_NAME, reset_tracer
+from botanu.context._tracing import INSTRUMENTATION_NAME, ending_callback, reset_tracer
 from botanu.export import ConsoleTreeProcessor, DeliveryProcessor, build_delivery
 from botanu.export._fork import exiting, install_stop_handlers, on_exit_without_atexit, remove_stop_handlers
 from botanu.llm import LlmRunEnricher, cost_stage
@@ -106,7 +106,7 @@ class BotanuSpanProcessor(SpanProcessor):
         self.enricher = enricher
         self.export = export
         self._export_end = export.on_end  # bound once, not looked up for every span
-        self._export_ending = getattr(export, "_on_ending", None)
+        self._export_ending = ending_callback(export)
         self._enrich = enricher.enrich
         self._shut = False
         self._own_scope: object = object()  # never a span's scope until one of botanu's is seen

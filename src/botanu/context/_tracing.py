@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
+from typing import Any
 
 from opentelemetry import baggage, context, trace
+from opentelemetry.sdk.trace import SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from botanu._version import __version__
 
@@ -98,3 +101,29 @@ def baggage_map(ctx: context.Context) -> Mapping[str, object]:
 
 
 _NO_BAGGAGE: Mapping[str, object] = MappingProxyType({})  # read only: callers may cache it
+
+
+# The SDK's own processors ignore span starts and the "ending" callback: passing either on to
+# them is a call per span for nothing.
+_IGNORES_START = {SpanProcessor.on_start, BatchSpanProcessor.on_start, SimpleSpanProcessor.on_start}
+_IGNORES_ENDING = {
+    getattr(cls, "_on_ending", None) for cls in (SpanProcessor, BatchSpanProcessor, SimpleSpanProcessor)
+}
+
+
+def uses_start(processor: SpanProcessor) -> bool:
+    """Whether ``processor`` does anything at span start (the SDK's own processors do not)."""
+    return getattr(type(processor), "on_start", None) not in _IGNORES_START
+
+
+def ending_callback(processor: SpanProcessor) -> Callable[[Any], None] | None:
+    """``processor._on_ending`` where it does something, else None (the caller skips the call).
+
+    The SDK's own processors ignore it; a stage that only passes it on says with ``needs_ending``
+    whether anything behind it uses it.
+    """
+    if getattr(type(processor), "_on_ending", None) in _IGNORES_ENDING:
+        return None
+    if not getattr(processor, "needs_ending", True):
+        return None
+    return getattr(processor, "_on_ending", None)

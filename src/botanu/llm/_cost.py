@@ -31,6 +31,7 @@ from botanu import _stats
 from botanu._safety import report_internal
 from botanu.context._enricher import RunEnricher
 from botanu.context._keys import RUN_ID
+from botanu.context._tracing import ending_callback
 from botanu.llm import _prices, _rollup
 from botanu.llm._keys import (
     CACHE_CREATION_TOKENS,
@@ -166,12 +167,7 @@ class LlmCostProcessor(SpanProcessor):
         self._wrapped = wrapped
         self._wrapped_end = wrapped.on_end  # bound once, not looked up for every span
         self.prices = prices if prices is not None else PriceTable()
-        # Passed on only where it does something (a redaction stage says; the SDK's base is a no-op).
-        ending = getattr(wrapped, "_on_ending", None)
-        base = getattr(SpanProcessor, "_on_ending", None)
-        if not getattr(wrapped, "needs_ending", True) or getattr(type(wrapped), "_on_ending", None) is base:
-            ending = None
-        self._forward_ending = ending
+        self._forward_ending = ending_callback(wrapped)  # None where passing it on does nothing
         # The attributes of spans priced as they ended, until their on_end (which may run on
         # another thread: the SDK's concurrent multi-processor); by id, checked by identity.
         self._ending: dict[int, Any] = {}

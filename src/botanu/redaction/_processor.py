@@ -11,11 +11,11 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.trace import Status
 
 from botanu._safety import warn_once
+from botanu.context._tracing import ending_callback, uses_start
 from botanu.logs._fingerprint import FINGERPRINT, fingerprint_text
 from botanu.redaction._budget import CURRENT, OPEN, one_item
 from botanu.redaction._redactor import CLEAN, MIN_SCAN_LEN, Redactor, Tally, plain_dict, with_audit
@@ -23,13 +23,6 @@ from botanu.redaction._replace import FAILED
 from botanu.redaction._stats import STATS
 
 logger = logging.getLogger("botanu")
-
-# The SDK's own processors ignore span starts and the "ending" callback; forwarding either to
-# them is a call per span for nothing.
-_IGNORES_START = {SpanProcessor.on_start, BatchSpanProcessor.on_start, SimpleSpanProcessor.on_start}
-_IGNORES_ENDING = {
-    getattr(cls, "_on_ending", None) for cls in (SpanProcessor, BatchSpanProcessor, SimpleSpanProcessor)
-}
 
 
 class RedactingSpanProcessor(SpanProcessor):
@@ -51,10 +44,8 @@ class RedactingSpanProcessor(SpanProcessor):
     def __init__(self, wrapped: SpanProcessor, redactor: Redactor | None = None) -> None:
         self._wrapped = wrapped
         self._redactor = redactor if redactor is not None else Redactor()
-        kind = type(wrapped)
-        self._forward_start = getattr(kind, "on_start", None) not in _IGNORES_START
-        ending = getattr(wrapped, "_on_ending", None)
-        self._forward_ending = None if getattr(kind, "_on_ending", None) in _IGNORES_ENDING else ending
+        self._forward_start = uses_start(wrapped)
+        self._forward_ending = ending_callback(wrapped)
         # The resource is shared by every span of a provider: redact it once. One tuple, replaced
         # atomically, so concurrent spans never pair one resource with another's result.
         self._resource_cache: tuple[Resource | None, Resource | None, Tally] = (None, None, [])
