@@ -684,3 +684,71 @@ def test_the_ending_step_reaches_a_processor_behind_the_stage_that_uses_it():
     # Processors that ignore it are not called for nothing.
     assert LlmCostProcessor(_Seen())._forward_ending is None
     assert LlmCostProcessor(RedactingSpanProcessor(_Seen()))._forward_ending is None
+
+
+class _Ended:
+    """The two fields the cost stage reads from a span besides its attributes."""
+
+    context = None
+    start_time = 0
+
+
+def _stage() -> Any:
+    from botanu.llm._cost import LlmCostProcessor
+
+    return LlmCostProcessor(SpanProcessor())
+
+
+def test_the_plain_route_gives_the_general_routes_figure_for_every_bundled_model():
+    """Once a model is priced, a call with only input and output tokens takes two products: for every
+    model of the table, the same float as the general route (and genai-prices' formula) gives."""
+    from genai_prices import data_snapshot
+
+    stage = _stage()
+    usages = [(0, 0), (1, 1), (12, 7), (1_234, 567), (199_999, 3), (200_001, 4_096), (3_000_000, 1)]
+    mismatched, plain = [], 0
+    for provider in data_snapshot.get_snapshot().providers:
+        for model in provider.models:
+            attributes = {"gen_ai.provider.name": provider.id, "gen_ai.response.model": model.id}
+            for input_tokens, output_tokens in usages:
+                call = {
+                    **attributes,
+                    "gen_ai.usage.input_tokens": input_tokens,
+                    "gen_ai.usage.output_tokens": output_tokens,
+                }
+                general = stage.cost_of(call, _prices.Usage(input_tokens, output_tokens))
+                plain += stage.prices.flat_rates(provider.id, model.id) is not None
+                if stage._account(_Ended(), call) != general:
+                    mismatched.append((provider.id, model.id, input_tokens, output_tokens))
+    assert mismatched == []
+    assert plain > 10_000  # most calls of most models took the plain route
+
+
+def test_a_remembered_flat_price_never_prices_a_tier_cache_tokens_or_a_dated_model():
+    stage = _stage()
+    plain = {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.operation.name": "chat",
+        "gen_ai.response.model": "gpt-5",
+    }
+    usage = {"gen_ai.usage.input_tokens": 10_000, "gen_ai.usage.output_tokens": 1_000}
+    assert stage._account(_Ended(), {**plain, **usage}) == pytest.approx(gpt5_cost(None), rel=1e-12)
+    assert stage.prices.flat_rates("openai", "gpt-5") is not None
+
+    for tier in ("flex", "priority"):
+        priced = stage._account(_Ended(), {**plain, **usage, "openai.response.service_tier": tier})
+        assert priced == pytest.approx(gpt5_cost(tier), rel=1e-12)
+    cached = stage._account(_Ended(), {**plain, **usage, "gen_ai.usage.cache_read.input_tokens": 4_000})
+    assert cached == pytest.approx(
+        genai_cost("gpt-5", "openai", input_tokens=10_000, cache_read_tokens=4_000, output_tokens=1_000),
+        rel=1e-12,
+    )
+    assert stage._account(_Ended(), {**plain, **usage, "botanu.cost.usd": 1.5}) is None  # kept as set
+    assert stage._account(_Ended(), {**plain, **usage, "gen_ai.operation.name": "invoke_agent"}) is None
+
+    dated = {"gen_ai.provider.name": "anthropic", "gen_ai.response.model": "claude-opus-4-6", **usage}
+    for _ in range(2):
+        assert stage._account(_Ended(), dated) == pytest.approx(
+            genai_cost("claude-opus-4-6", "anthropic", input_tokens=10_000, output_tokens=1_000), rel=1e-12
+        )
+    assert stage.prices.flat_rates("anthropic", "claude-opus-4-6") is None

@@ -79,6 +79,8 @@ _DETAIL_KEYS = frozenset(
         REASONING_TOKENS,
     }
 )
+# What keeps a call off the plain pricing route: usage details, a service tier, a cost already set.
+_NOT_PLAIN_KEYS = _DETAIL_KEYS | {OPENAI_SERVICE_TIER, LEGACY_OPENAI_SERVICE_TIER, COST_USD}
 
 
 def _count(value: object) -> int | None:
@@ -240,29 +242,61 @@ class LlmCostProcessor(SpanProcessor):
     def _account(self, span: ReadableSpan | Span, attributes: Mapping[str, Any]) -> float | None:
         """Add a model call to its run's totals; the cost to add to the span (None: none to add)."""
         try:
-            usage = read_usage(attributes)
-            if not is_model_call(attributes, usage):
-                return None
-            existing = attributes.get(COST_USD)
-            cost: float | None = None
-            if type(existing) in (int, float):
-                cost = float(existing)  # priced upstream (another botanu stage, the user): kept
-            elif usage is not None:
-                cost = self.cost_of(attributes, usage, span.start_time or 0)
-            run_id = attributes.get(RUN_ID)
-            if type(run_id) is str:
-                _rollup.call_ended(
-                    span.context.span_id if span.context is not None else 0,
-                    run_id,
-                    usage.input if usage is not None else 0,
-                    usage.output if usage is not None else 0,
-                    cost,
-                    usage is not None and cost is None,
-                )
-            return None if existing is not None else cost
+            input_tokens = attributes.get(INPUT_TOKENS)
+            output_tokens = attributes.get(OUTPUT_TOKENS)
+            # The usual call: two plain token counts, nothing else that changes the price, a model
+            # already priced once at flat rates. Two products, the same float the general route gives.
+            if (
+                type(input_tokens) is int
+                and type(output_tokens) is int
+                and input_tokens >= 0
+                and output_tokens >= 0
+                and attributes.keys().isdisjoint(_NOT_PLAIN_KEYS)
+                and attributes.get(OPERATION) not in NOT_MODEL_OPERATIONS
+            ):
+                model = attributes.get(RESPONSE_MODEL)
+                if type(model) is not str or not model:
+                    model = attributes.get(REQUEST_MODEL)
+                rates = self.prices.flat_rates(attributes.get(PROVIDER), model)
+                if rates is not None:
+                    cost = (input_tokens * rates[0] + output_tokens * rates[1]) / 1e6 + rates[2]
+                    self._add_to_run(span, attributes, input_tokens, output_tokens, cost, False)
+                    return cost
+            return self._account_any(span, attributes)
         except Exception:
             report_internal("pricing an LLM call")
             return None
+
+    def _account_any(self, span: ReadableSpan | Span, attributes: Mapping[str, Any]) -> float | None:
+        usage = read_usage(attributes)
+        if not is_model_call(attributes, usage):
+            return None
+        existing = attributes.get(COST_USD)
+        cost: float | None = None
+        if type(existing) in (int, float):
+            cost = float(existing)  # priced upstream (another botanu stage, the user): kept
+        elif usage is not None:
+            cost = self.cost_of(attributes, usage, span.start_time or 0)
+        if usage is None:
+            self._add_to_run(span, attributes, 0, 0, cost, False)
+        else:
+            self._add_to_run(span, attributes, usage.input, usage.output, cost, cost is None)
+        return None if existing is not None else cost
+
+    @staticmethod
+    def _add_to_run(
+        span: ReadableSpan | Span,
+        attributes: Mapping[str, Any],
+        input_tokens: int,
+        output_tokens: int,
+        cost: float | None,
+        unpriced: bool,
+    ) -> None:
+        run_id = attributes.get(RUN_ID)
+        if type(run_id) is str:
+            context = span.context
+            span_id = context.span_id if context is not None else 0
+            _rollup.call_ended(span_id, run_id, input_tokens, output_tokens, cost, unpriced)
 
     def cost_of(self, attributes: Mapping[str, Any], usage: Usage, start_ns: int = 0) -> float | None:
         """USD for ``usage`` by the span's provider and model; None (and counted) when not known."""
@@ -282,6 +316,8 @@ class LlmCostProcessor(SpanProcessor):
                     except Exception:  # genai-prices refused this usage for this model
                         logger.debug("botanu: pricing %s/%s failed", provider, model, exc_info=True)
                         break
+                    if tier is None:
+                        self.prices.remember_flat(provider, model, price)
                     return cost
         _stats.add(UNKNOWN_MODEL)
         return None

@@ -106,6 +106,8 @@ class Usage:
 # A rate in USD per million tokens: (base, ((tier start, price), ...)). Crossing a tier (by total
 # input tokens) prices *all* tokens of the call at that tier's rate, as genai-prices does.
 Rate = tuple[float, tuple[tuple[int, float], ...]]
+# USD per million input tokens, per million output tokens, and per request, of a price without tiers.
+FlatRates = tuple[float, float, float]
 
 
 def _at(rate: Rate, total_input: int) -> float:
@@ -158,6 +160,13 @@ class Price:
         )
         # Most prices have no tiers: their rates as plain floats, read without _at() calls.
         self._flat = None if any(rate[1] for rate in rates) else tuple(rate[0] for rate in rates)
+
+    @property
+    def flat_rates(self) -> FlatRates | None:
+        """``(input, output, per request)`` when no rate has tiers. A call without cache or reasoning
+        tokens then costs ``(input_tokens * input + output_tokens * output) / 1e6 + per request``."""
+        flat = self._flat
+        return None if flat is None else (flat[0], flat[3], self.per_request)
 
     def cost(self, usage: Usage, start_ns: int = 0, tier: str | None = None) -> float:
         """The call's cost in USD (a price from the override file has one tier: ``tier`` is ignored)."""
@@ -314,6 +323,12 @@ class GenaiModel:
         # The checked formula of a model with one undated price, once known: most calls need no more.
         self._fixed: Price | None = None
 
+    @property
+    def flat_rates(self) -> FlatRates | None:
+        """The flat rates of a call with no service tier, once the model's one undated price is known."""
+        fixed = self._fixed
+        return None if fixed is None else fixed.flat_rates
+
     def cost(self, usage: Usage, start_ns: int, tier: str | None = None) -> float:
         """USD for ``usage``; ``tier`` is the service tier that served the call (``flex``, ``priority``)."""
         fixed = self._fixed
@@ -359,6 +374,24 @@ class PriceTable:
     def __init__(self, overrides: Mapping[tuple[str, str], Price] | None = None) -> None:
         self.overrides: dict[tuple[str, str], Price] = dict(overrides or {})
         self._cache: dict[tuple[str, str], Price | GenaiModel | None] = {}
+        # (provider, model) -> the flat rates of its price, for models already priced once with
+        # them: the usual call (input and output tokens only, no service tier) costs two products.
+        self._flat: dict[tuple[str, str], FlatRates] = {}
+
+    def flat_rates(self, provider: object, model: object) -> FlatRates | None:
+        """The flat rates :meth:`remember_flat` noted for this (provider, model), else None."""
+        try:
+            return self._flat.get((provider, model))  # type: ignore[arg-type]
+        except TypeError:  # an unhashable attribute value (a list): not a name
+            return None
+
+    def remember_flat(self, provider: str, model: str, price: Price | GenaiModel) -> None:
+        """Note the flat rates of ``price``, just used for (provider, model) with no service tier."""
+        rates = price.flat_rates
+        if rates is not None:
+            if len(self._flat) >= _MAX_CACHED:
+                self._flat.clear()
+            self._flat[(provider, model)] = rates
 
     def lookup(self, provider: str, model: str) -> Price | GenaiModel | None:
         """The price of ``model`` from ``provider`` (OTel names), or None when it is not known."""
