@@ -339,6 +339,9 @@ class Redactor:
             if kind is None:
                 kind = self._kind(key)
             if kind is _PLAIN:
+                # A plain key's values are judged by themselves alone: known as such from now on
+                # (so a span whose only new values are ids and counts can take _known_clean).
+                plain_keys.add(key)
                 # The common case, inlined: a value that cannot hold a secret or was seen clean.
                 vtype = type(value)
                 if (
@@ -348,7 +351,6 @@ class Redactor:
                     or value is None
                     or (vtype is int and -1_000_000_000_000 < value < 1_000_000_000_000)
                 ):
-                    plain_keys.add(key)
                     # Sets compare by equality and 4111111111111111 == 4111111111111111.0: keep
                     # large floats out so that a float can never vouch for a card number.
                     if vtype is not float or -1e12 < value < 1e12:
@@ -358,7 +360,6 @@ class Redactor:
                 if vtype is tuple and _clean_tuple(value, text_cache, self._short_cut):
                     # A short list of known-clean words (finish reasons, methods, tags) repeats
                     # from span to span too: remembered whole, like a scalar.
-                    plain_keys.add(key)
                     clean_values.add(value)
                     clean_items.add((key, value))
                     continue
@@ -366,10 +367,8 @@ class Redactor:
                     length = len(value)
                     if length == 36 and _uuid_shaped(value):
                         clean_values.add(value)  # a run or request id: clean, and may repeat
-                        plain_keys.add(key)
                         continue
                     if length < _SHORTEST_TOKEN and _no_short_secret(value):  # (not in the text cache)
-                        plain_keys.add(key)
                         clean_values.add(value)
                         clean_items.add((key, value))
                         continue
@@ -387,9 +386,7 @@ class Redactor:
                     _cut_rest(out, todo, tally)
                     break
         if len(clean_values) > _CACHE_SIZE or len(plain_keys) > _CACHE_SIZE or len(clean_items) > _CACHE_SIZE:
-            clean_values.clear()  # bounded: start again rather than grow without limit
-            plain_keys.clear()
-            clean_items.clear()
+            self._forget_clean()  # bounded: start again rather than grow without limit
         return attributes if out is None else out
 
     def _note_generated_id(self, value: str) -> None:
@@ -402,12 +399,9 @@ class Redactor:
         """
         if not self._short_cut:
             return
-        clean_values = self._clean_values
-        if len(clean_values) >= _CACHE_SIZE:
-            clean_values.clear()
-            self._plain_keys.clear()
-            self._clean_items.clear()
-        clean_values.add(value)
+        if len(self._clean_values) >= _CACHE_SIZE:
+            self._forget_clean()
+        self._clean_values.add(value)
 
     def _known_clean(self, items: Mapping[str, Any]) -> bool:
         """True when every key is a known plain key and every value was seen clean under one.
@@ -425,20 +419,57 @@ class Redactor:
                 return True
             if not self._short_cut:
                 return False
-            fresh = next(filterfalse(clean_values.__contains__, values))
-            if type(fresh) is not str or len(fresh) != 36 or not _uuid_shaped(fresh):
+            # Every key is plain, so each value is judged alone: the few not seen before (an id, a
+            # token count) are judged by their shape, as the full walk would judge them.
+            fresh = filterfalse(clean_values.__contains__, values)
+            first = next(fresh)
+            if type(first) is str and len(first) == 36 and _uuid_shaped(first):
+                # The usual one, inline: a run's id (learnt: it repeats across the run's spans).
+                if len(clean_values) >= _CACHE_SIZE:
+                    self._forget_clean()
+                clean_values.add(first)
+                if clean_values.issuperset(values):
+                    return True
+            elif not self._fresh_clean(first):
                 return False
-            if len(clean_values) >= _CACHE_SIZE:
-                # Bounded here too (every run brings a new id). All three caches go together:
-                # clearing only the values would leave the known (key, value) pairs unable to
-                # teach the values again.
-                clean_values.clear()
-                self._plain_keys.clear()
-                self._clean_items.clear()
-            clean_values.add(fresh)  # run ids repeat across the spans of a run
-            return clean_values.issuperset(values)
+            return all(map(self._fresh_clean, fresh))
         except TypeError:  # an unhashable value (a list or dict attribute)
             return False
+
+    def _forget_clean(self) -> None:
+        # Bounded (every run brings a new id). All three caches go together: clearing only the
+        # values would leave the known (key, value) pairs unable to teach the values again.
+        self._clean_values.clear()
+        self._plain_keys.clear()
+        self._clean_items.clear()
+
+    def _fresh_clean(self, value: Any) -> bool:
+        """True when a value under a plain key, not in the clean set, is clean all the same: one that
+        cannot hold a secret, a UUID (learnt: run ids repeat), text seen clean, or an opaque id
+        (``chatcmpl-...``, ``msg_...``: new on every model call) in which the scanner finds nothing.
+        False means "take the full walk", not "dirty"."""
+        vtype = type(value)
+        if vtype is str:
+            length = len(value)
+            if length < _SHORTEST_TOKEN:
+                return length < MIN_SCAN_LEN or _no_short_secret(value)
+            if (length == 36 and _uuid_shaped(value)) or self._text_cache.get(value) is _CLEAN:
+                # Learnt: run ids repeat across the spans of a run, and text in the text cache
+                # is text that repeats.
+                if len(self._clean_values) >= _CACHE_SIZE:
+                    self._forget_clean()
+                self._clean_values.add(value)
+                return True
+            # Not remembered: such ids never repeat, and would only push repeating text out of the
+            # caches. A short id costs less to scan than the walk costs to look at it.
+            if length > _ID_MAX_LEN or _id_shaped(value) is None:
+                return False
+            return not self._scanner.findings(value)
+        if vtype is bool or vtype is float or value is None:
+            return True
+        if vtype is int:
+            return -1_000_000_000_000 < value < 1_000_000_000_000
+        return vtype is tuple and _clean_tuple(value, self._text_cache, True)
 
     def _known_clean_pairs(self, items: Mapping[str, Any]) -> bool:
         """With URL keys: each pair known clean, a URL pair seen clean twice, or a clean plain value."""
@@ -891,6 +922,12 @@ def _no_short_secret(text: str) -> bool:
 _uuid_shaped = re.compile(
     r"[0-9A-Za-z]{8}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{4}-[0-9A-Za-z]{12}"
 ).fullmatch
+
+# An opaque id: words of ASCII letters and digits joined by "-", "_" or "." (no spaces, no "=" or
+# ":" of an assignment, no URL, no JSON). Such a value can still be a token (sk-..., ghp_...,
+# eyJ....): the scanner decides; the shape only says that scanning it alone is the whole check.
+_ID_MAX_LEN = 128
+_id_shaped = re.compile(r"[0-9A-Za-z]+(?:[-_.][0-9A-Za-z]+)*").fullmatch
 
 
 def _clean_tuple(value: tuple[Any, ...], text_cache: Mapping[str, Any], short_cut: bool) -> bool:
