@@ -21,10 +21,13 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import logging
 import os
+import random
 import statistics
+import string
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -52,24 +55,44 @@ class NullExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
-COMPLETION = json.dumps(
-    {
-        "id": "chatcmpl-1",
+# As real responses are: a new id and new token counts on every call (a constant id would hide
+# what a value never seen before costs: redaction, caches). Drawn once, from a fixed seed.
+POOL = 4096
+_random = random.Random(7)
+_ID_CHARS = string.ascii_letters + string.digits
+
+
+def response_id() -> str:
+    return "chatcmpl-" + "".join(_random.choices(_ID_CHARS, k=29))
+
+
+def completion_body() -> dict:
+    prompt, completion = _random.randint(8, 4000), _random.randint(1, 800)
+    return {
+        "id": response_id(),
         "object": "chat.completion",
         "created": 1,
         "model": "gpt-4o-2024-08-06",
         "choices": [
             {"index": 0, "message": {"role": "assistant", "content": "Hello!"}, "finish_reason": "stop"}
         ],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 7, "total_tokens": 19},
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        },
     }
-).encode()
+
+
+COMPLETIONS = [json.dumps(completion_body()).encode() for _ in range(POOL)]
 
 
 def stream_body(chunks: int) -> bytes:
+    stream_id = response_id()
+
     def event(delta: dict, finish: str | None = None) -> bytes:
         chunk = {
-            "id": "chatcmpl-2",
+            "id": stream_id,
             "object": "chat.completion.chunk",
             "created": 1,
             "model": "gpt-4o-2024-08-06",
@@ -83,11 +106,12 @@ def stream_body(chunks: int) -> bytes:
 
 def make_client(chunks: int) -> openai.OpenAI:
     streamed = stream_body(chunks)
+    bodies = itertools.cycle(COMPLETIONS)
 
     def answer(request: httpx2.Request) -> httpx2.Response:
         if b'"stream":true' in request.content.replace(b" ", b""):
             return httpx2.Response(200, content=streamed, headers={"content-type": "text/event-stream"})
-        return httpx2.Response(200, content=COMPLETION, headers={"content-type": "application/json"})
+        return httpx2.Response(200, content=next(bodies), headers={"content-type": "application/json"})
 
     http_client = httpx2.Client(transport=httpx2.MockTransport(answer))
     return openai.OpenAI(
@@ -144,12 +168,18 @@ def direct_workloads(provider: TracerProvider, chunks: int) -> dict[str, Callabl
     from botanu_instrumentation.openai._adapter import OpenAIAdapter
 
     client = make_client(chunks)
-    completion = ChatCompletion.model_validate(json.loads(COMPLETION))
-    ready = [
-        ChatCompletionChunk.model_validate(json.loads(line[6:]))
-        for line in stream_body(chunks).split(b"\n\n")
-        if line.startswith(b"data: {")
-    ]
+    completions = itertools.cycle([ChatCompletion.model_validate(json.loads(body)) for body in COMPLETIONS])
+    # Streams: a few, each with its own id (every chunk of a stream carries the stream's id).
+    streams = itertools.cycle(
+        [
+            [
+                ChatCompletionChunk.model_validate(json.loads(line[6:]))
+                for line in stream_body(chunks).split(b"\n\n")
+                if line.startswith(b"data: {")
+            ]
+            for _ in range(64)
+        ]
+    )
     body = {"model": "gpt-4o", "messages": MESSAGES, "temperature": 0.2}
     options = FinalRequestOptions.construct(method="post", url="/chat/completions", json_data=body)
     wrapper = sync_wrapper(OpenAIAdapter(provider.get_tracer("botanu_instrumentation.openai"), False))
@@ -157,7 +187,7 @@ def direct_workloads(provider: TracerProvider, chunks: int) -> dict[str, Callabl
     def request(
         cast_to: object, options: object, *, stream: bool = False, stream_cls: object = None
     ) -> object:
-        return ReadyStream(ready) if stream else completion
+        return ReadyStream(next(streams)) if stream else next(completions)
 
     def plain_call() -> None:
         request(ChatCompletion, options)
@@ -186,26 +216,32 @@ def direct_workloads(provider: TracerProvider, chunks: int) -> dict[str, Callabl
         "server.port": 443,
         "gen_ai.request.temperature": 0.2,
     }
-    response = {
-        "gen_ai.response.id": "chatcmpl-1",
-        "gen_ai.response.model": "gpt-4o-2024-08-06",
-        "gen_ai.response.finish_reasons": ["stop"],
-        "gen_ai.usage.input_tokens": 12,
-        "gen_ai.usage.output_tokens": 7,
-    }
+    # What the instrumentor records from the same responses, one per call.
+    responses = itertools.cycle(
+        [
+            {
+                "gen_ai.response.id": body["id"],
+                "gen_ai.response.model": body["model"],
+                "gen_ai.response.finish_reasons": ["stop"],
+                "gen_ai.usage.input_tokens": body["usage"]["prompt_tokens"],
+                "gen_ai.usage.output_tokens": body["usage"]["completion_tokens"],
+            }
+            for body in map(json.loads, COMPLETIONS)
+        ]
+    )
 
     def bare_span() -> None:
         span = tracer.start_span("chat gpt-4o", kind=trace.SpanKind.CLIENT, attributes=attributes)
         token = context.attach(trace.set_span_in_context(span))
         context.detach(token)
-        span.set_attributes(response)
+        span.set_attributes(next(responses))
         span.end()
 
     def stock_span() -> None:
         span = stock_tracer.start_span("chat gpt-4o", kind=trace.SpanKind.CLIENT, attributes=attributes)
         token = context.attach(trace.set_span_in_context(span))
         context.detach(token)
-        span.set_attributes(response)
+        span.set_attributes(next(responses))
         span.end()
 
     return {
