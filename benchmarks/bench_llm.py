@@ -80,6 +80,9 @@ def completion_body() -> dict:
             "prompt_tokens": prompt,
             "completion_tokens": completion,
             "total_tokens": prompt + completion,
+            # As openai reports them on every response, zero or not.
+            "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
         },
     }
 
@@ -225,6 +228,8 @@ def direct_workloads(provider: TracerProvider, chunks: int) -> dict[str, Callabl
                 "gen_ai.response.finish_reasons": ["stop"],
                 "gen_ai.usage.input_tokens": body["usage"]["prompt_tokens"],
                 "gen_ai.usage.output_tokens": body["usage"]["completion_tokens"],
+                "gen_ai.usage.cache_read.input_tokens": 0,
+                "gen_ai.usage.reasoning.output_tokens": 0,
             }
             for body in map(json.loads, COMPLETIONS)
         ]

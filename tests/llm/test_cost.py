@@ -752,3 +752,26 @@ def test_a_remembered_flat_price_never_prices_a_tier_cache_tokens_or_a_dated_mod
             genai_cost("claude-opus-4-6", "anthropic", input_tokens=10_000, output_tokens=1_000), rel=1e-12
         )
     assert stage.prices.flat_rates("anthropic", "claude-opus-4-6") is None
+
+
+def test_zero_usage_details_as_openai_reports_them_keep_a_call_on_the_plain_route(monkeypatch):
+    from botanu.llm import _cost
+
+    stage = _stage()
+    call = {
+        "gen_ai.provider.name": "openai",
+        "gen_ai.response.model": "gpt-4o",
+        "gen_ai.usage.input_tokens": 1_000,
+        "gen_ai.usage.output_tokens": 100,
+    }
+    plain_cost = stage._account(_Ended(), call)  # priced once: its flat rates are known from now on
+    zeros = {**call, "gen_ai.usage.cache_read.input_tokens": 0, "gen_ai.usage.reasoning.output_tokens": 0}
+    with monkeypatch.context() as patched:
+        patched.setattr(_cost, "read_usage", None)  # the general route would fail: not taken
+        assert stage._account(_Ended(), zeros) == plain_cost
+    # Details other than zero take the general route, and are priced.
+    cached = stage._account(_Ended(), {**zeros, "gen_ai.usage.cache_read.input_tokens": 400})
+    assert cached == stage.cost_of(call, _prices.Usage(1_000, 100, cache_read=400)) < plain_cost
+    assert stage._account(_Ended(), {**zeros, "gen_ai.usage.reasoning.output_tokens": 1.0}) == stage.cost_of(
+        call, _prices.Usage(1_000, 100, reasoning=1)
+    )

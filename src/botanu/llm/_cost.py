@@ -79,8 +79,21 @@ _DETAIL_KEYS = frozenset(
         REASONING_TOKENS,
     }
 )
-# What keeps a call off the plain pricing route: usage details, a service tier, a cost already set.
-_NOT_PLAIN_KEYS = _DETAIL_KEYS | {OPENAI_SERVICE_TIER, LEGACY_OPENAI_SERVICE_TIER, COST_USD}
+# What keeps a call off the plain pricing route: a service tier, a cost already set, and usage
+# details other than zero (which most responses report: openai's cached_tokens: 0).
+_PRICE_KEYS = frozenset({OPENAI_SERVICE_TIER, LEGACY_OPENAI_SERVICE_TIER, COST_USD})
+_NOT_PLAIN_KEYS = _DETAIL_KEYS | _PRICE_KEYS
+
+
+def _zero_details_only(attributes: Mapping[str, Any]) -> bool:
+    """True when the only usage details are zero counts, and no tier or cost is set."""
+    if not attributes.keys().isdisjoint(_PRICE_KEYS):
+        return False
+    for key in _DETAIL_KEYS:
+        value = attributes.get(key)
+        if value is not None and (type(value) is not int or value != 0):
+            return False
+    return True
 
 
 def _count(value: object) -> int | None:
@@ -251,8 +264,8 @@ class LlmCostProcessor(SpanProcessor):
                 and type(output_tokens) is int
                 and input_tokens >= 0
                 and output_tokens >= 0
-                and attributes.keys().isdisjoint(_NOT_PLAIN_KEYS)
                 and attributes.get(OPERATION) not in NOT_MODEL_OPERATIONS
+                and (attributes.keys().isdisjoint(_NOT_PLAIN_KEYS) or _zero_details_only(attributes))
             ):
                 model = attributes.get(RESPONSE_MODEL)
                 if type(model) is not str or not model:
