@@ -47,11 +47,24 @@ def test_a_call_whose_only_new_values_are_its_id_and_counts_is_known_clean():
         ]
     ):
         attributes = call(response_id, 1234 + n, 567 + n)
-        assert redactor._known_clean(attributes)
+        # The same object back, and (below) nothing cached: the known-clean path, not the walk.
         assert redactor.redact_attributes(attributes) == (attributes, 0, ())
-    # Ids never repeat: they are not remembered (they would push repeating text out of the caches).
+    # Such ids rarely repeat: they are not cached (they would push repeating text out of the caches)
     assert len(redactor._text_cache) == cached
     assert "msg_01XFDUDYJgAACzvnptvVoYEL" not in redactor._clean_values
+    # unless they do: an id seen a second time is known clean from then on.
+    redactor.redact_attributes(call("msg_01XFDUDYJgAACzvnptvVoYEL"))
+    assert "msg_01XFDUDYJgAACzvnptvVoYEL" in redactor._clean_values
+    assert len(redactor._text_cache) == cached
+
+
+def test_ids_that_never_repeat_stay_out_of_the_clean_set_and_bounded():
+    redactor = warmed()
+    clean = set(redactor._clean_values)
+    for n in range(10_000):
+        assert redactor._known_clean(call(f"chatcmpl-{n:012d}AbCdEfGhIjKlMnOp", n, n))
+    assert redactor._clean_values == clean
+    assert len(redactor._ids_seen_clean) <= 4096
 
 
 def test_every_secret_of_the_corpus_in_place_of_the_id_is_redacted_as_by_a_fresh_redactor():

@@ -205,6 +205,8 @@ class Redactor:
         self._plain_keys: set[str] = set()
         self._clean_values: set[Any] = set()
         self._clean_items: set[tuple[str, Any]] = set()
+        # Opaque ids scanned clean once on the fast path (see _fresh_clean).
+        self._ids_seen_clean: set[str] = set()
         # (URL key, URL) pairs seen clean twice (the URL cache knew it clean the second time): the
         # fast path trusts them. A set of its own, bounded on its own, so that URLs that never
         # repeat (order ids in paths) never enter it nor push out what does repeat.
@@ -446,7 +448,8 @@ class Redactor:
     def _fresh_clean(self, value: Any) -> bool:
         """True when a value under a plain key, not in the clean set, is clean all the same: one that
         cannot hold a secret, a UUID (learnt: run ids repeat), text seen clean, or an opaque id
-        (``chatcmpl-...``, ``msg_...``: new on every model call) in which the scanner finds nothing.
+        (``chatcmpl-...``, ``msg_...``: new on every model call) in which the scanner finds nothing
+        (learnt when it repeats).
         False means "take the full walk", not "dirty"."""
         vtype = type(value)
         if vtype is str:
@@ -460,11 +463,24 @@ class Redactor:
                     self._forget_clean()
                 self._clean_values.add(value)
                 return True
-            # Not remembered: such ids never repeat, and would only push repeating text out of the
-            # caches. A short id costs less to scan than the walk costs to look at it.
             if length > _ID_MAX_LEN or _id_shaped(value) is None:
                 return False
-            return not self._scanner.findings(value)
+            # An id seen clean once is learnt at its second sighting (a stream's or a session's id
+            # repeats); until then it is kept in a set of its own, so that ids that never repeat (a
+            # model call's response id) neither enter the clean set nor push repeating text out.
+            seen = self._ids_seen_clean
+            if value in seen:
+                seen.discard(value)
+                if len(self._clean_values) >= _CACHE_SIZE:
+                    self._forget_clean()
+                self._clean_values.add(value)
+                return True
+            if self._scanner.findings(value):  # a short id costs less to scan than to walk past
+                return False
+            if len(seen) >= _CACHE_SIZE:
+                seen.clear()
+            seen.add(value)
+            return True
         if vtype is bool or vtype is float or value is None:
             return True
         if vtype is int:
