@@ -406,11 +406,12 @@ class Redactor:
         self._clean_values.add(value)
 
     def _known_clean(self, items: Mapping[str, Any]) -> bool:
-        """True when every key is a known plain key and every value was seen clean under one.
+        """True when every key is a known plain key and every value is known clean.
 
-        Two C-level set checks, the fastest path: typical spans repeat both. A single new
-        UUID-shaped value (a fresh run or request id) is learnt on the way. False means
-        "look closer", not "dirty"; an unhashable value gives False too.
+        Two C-level set checks, the fastest path: typical spans repeat both. Values new to the
+        clean set (a fresh run id, a model call's response id, token counts) are judged one by
+        one by :meth:`_fresh_clean`. False means "look closer", not "dirty"; an unhashable
+        value gives False too.
         """
         try:
             if not self._plain_keys.issuperset(items):
@@ -449,8 +450,7 @@ class Redactor:
         """True when a value under a plain key, not in the clean set, is clean all the same: one that
         cannot hold a secret, a UUID (learnt: run ids repeat), text seen clean, or an opaque id
         (``chatcmpl-...``, ``msg_...``: new on every model call) in which the scanner finds nothing
-        (learnt when it repeats).
-        False means "take the full walk", not "dirty"."""
+        (learnt when it repeats). False means "take the full walk", not "dirty"."""
         vtype = type(value)
         if vtype is str:
             length = len(value)
