@@ -377,9 +377,7 @@ class Redactor:
             elif kind is _URL and type(value) is str and url_cache.get(value) is _CLEAN:
                 # A URL seen clean before (an HTTP client's url.full repeats from span to span): the
                 # pair is trusted from now on, so such a span can take the known-clean path.
-                if len(url_pairs) >= _CACHE_SIZE:
-                    url_pairs.clear()
-                url_pairs.add((key, value))
+                _remember_clean(url_pairs, (key, value))
                 continue
             new = self._value(kind, value, tally, 0)
             if new is not value or type(kind) is _DirtyKey:
@@ -399,11 +397,8 @@ class Redactor:
         deliberately match UUIDs. Only for ids botanu made itself (UUIDv7 strings):
         nothing here checks the value's shape.
         """
-        if not self._short_cut:
-            return
-        if len(self._clean_values) >= _CACHE_SIZE:
-            self._forget_clean()
-        self._clean_values.add(value)
+        if self._short_cut:
+            self._learn_clean(value)
 
     def _known_clean(self, items: Mapping[str, Any]) -> bool:
         """True when every key is a known plain key and every value is known clean.
@@ -427,10 +422,8 @@ class Redactor:
             fresh = filterfalse(clean_values.__contains__, values)
             first = next(fresh)
             if type(first) is str and len(first) == 36 and _uuid_shaped(first):
-                # The usual one, inline: a run's id (learnt: it repeats across the run's spans).
-                if len(clean_values) >= _CACHE_SIZE:
-                    self._forget_clean()
-                clean_values.add(first)
+                # The usual one, first: a run's id (learnt: it repeats across the run's spans).
+                self._learn_clean(first)
                 if clean_values.issuperset(values):
                     return True
             elif not self._fresh_clean(first):
@@ -438,6 +431,12 @@ class Redactor:
             return all(map(self._fresh_clean, fresh))
         except TypeError:  # an unhashable value (a list or dict attribute)
             return False
+
+    def _learn_clean(self, value: Any) -> None:
+        """Add a value judged clean under a plain key to the clean set (bounded)."""
+        if len(self._clean_values) >= _CACHE_SIZE:
+            self._forget_clean()
+        self._clean_values.add(value)
 
     def _forget_clean(self) -> None:
         # Bounded (every run brings a new id). All three caches go together: clearing only the
@@ -459,9 +458,7 @@ class Redactor:
             if (length == 36 and _uuid_shaped(value)) or self._text_cache.get(value) is _CLEAN:
                 # Learnt: run ids repeat across the spans of a run, and text in the text cache
                 # is text that repeats.
-                if len(self._clean_values) >= _CACHE_SIZE:
-                    self._forget_clean()
-                self._clean_values.add(value)
+                self._learn_clean(value)
                 return True
             if length > _ID_MAX_LEN or _id_shaped(value) is None:
                 return False
@@ -471,15 +468,11 @@ class Redactor:
             seen = self._ids_seen_clean
             if value in seen:
                 seen.discard(value)
-                if len(self._clean_values) >= _CACHE_SIZE:
-                    self._forget_clean()
-                self._clean_values.add(value)
+                self._learn_clean(value)
                 return True
             if self._scanner.findings(value):  # a short id costs less to scan than to walk past
                 return False
-            if len(seen) >= _CACHE_SIZE:
-                seen.clear()
-            seen.add(value)
+            _remember_clean(seen, value)
             return True
         if vtype is bool or vtype is float or value is None:
             return True
