@@ -79,21 +79,25 @@ _DETAIL_KEYS = frozenset(
         REASONING_TOKENS,
     }
 )
-# What keeps a call off the plain pricing route: a service tier, a cost already set, and usage
-# details other than zero (which most responses report: openai's cached_tokens: 0).
+# What else changes a call's price: a service tier, or a cost already set (kept as it is).
 _PRICE_KEYS = frozenset({OPENAI_SERVICE_TIER, LEGACY_OPENAI_SERVICE_TIER, COST_USD})
-_NOT_PLAIN_KEYS = _DETAIL_KEYS | _PRICE_KEYS
 
 
-def _zero_details_only(attributes: Mapping[str, Any]) -> bool:
-    """True when the only usage details are zero counts, and no tier or cost is set."""
-    if not attributes.keys().isdisjoint(_PRICE_KEYS):
-        return False
-    for key in _DETAIL_KEYS:
-        value = attributes.get(key)
-        if value is not None and (type(value) is not int or value != 0):
-            return False
-    return True
+def _plain_counts(attributes: Mapping[str, Any]) -> tuple[int, int] | None:
+    """(input, output) tokens of the usual call: both current spellings as non-negative ints, and
+    every usage detail absent or zero (openai reports cached_tokens: 0 on every response)."""
+    input_tokens = attributes.get(INPUT_TOKENS)
+    output_tokens = attributes.get(OUTPUT_TOKENS)
+    if type(input_tokens) is not int or type(output_tokens) is not int:
+        return None
+    if input_tokens < 0 or output_tokens < 0:
+        return None
+    if not attributes.keys().isdisjoint(_DETAIL_KEYS):
+        for key in _DETAIL_KEYS:
+            value = attributes.get(key)
+            if value is not None and (type(value) is not int or value != 0):
+                return None
+    return input_tokens, output_tokens
 
 
 def _count(value: object) -> int | None:
@@ -115,21 +119,13 @@ def _first(attributes: Mapping[str, Any], *keys: str) -> int | None:
 
 def read_usage(attributes: Mapping[str, Any]) -> Usage | None:
     """The call's token usage, or None when the span reports none (a failed call, usually)."""
-    input_tokens = attributes.get(INPUT_TOKENS)
-    output_tokens = attributes.get(OUTPUT_TOKENS)
-    # The current spellings as plain ints, the common case, without the generic lookups below.
-    if (
-        type(input_tokens) is not int
-        or type(output_tokens) is not int
-        or input_tokens < 0
-        or output_tokens < 0
-    ):
-        input_tokens = _first(attributes, INPUT_TOKENS, LEGACY_INPUT_TOKENS)
-        output_tokens = _first(attributes, OUTPUT_TOKENS, LEGACY_OUTPUT_TOKENS)
-        if input_tokens is None and output_tokens is None:
-            return None
-    elif attributes.keys().isdisjoint(_DETAIL_KEYS):
-        return Usage(input_tokens, output_tokens)  # no cache or reasoning counts: the usual call
+    plain = _plain_counts(attributes)
+    if plain is not None:  # the usual call, without the generic lookups below
+        return Usage(*plain)
+    input_tokens = _first(attributes, INPUT_TOKENS, LEGACY_INPUT_TOKENS)
+    output_tokens = _first(attributes, OUTPUT_TOKENS, LEGACY_OUTPUT_TOKENS)
+    if input_tokens is None and output_tokens is None:
+        return None
     cache_read = _first(attributes, CACHE_READ_TOKENS, LEGACY_CACHE_READ_TOKENS) or 0
     cache_write = (
         _first(attributes, CACHE_CREATION_TOKENS, CACHE_WRITE_TOKENS, LEGACY_CACHE_CREATION_TOKENS) or 0
@@ -255,18 +251,15 @@ class LlmCostProcessor(SpanProcessor):
     def _account(self, span: ReadableSpan | Span, attributes: Mapping[str, Any]) -> float | None:
         """Add a model call to its run's totals; the cost to add to the span (None: none to add)."""
         try:
-            input_tokens = attributes.get(INPUT_TOKENS)
-            output_tokens = attributes.get(OUTPUT_TOKENS)
             # The usual call: two plain token counts, nothing else that changes the price, a model
             # already priced once at flat rates. Two products, the same float the general route gives.
+            plain = _plain_counts(attributes)
             if (
-                type(input_tokens) is int
-                and type(output_tokens) is int
-                and input_tokens >= 0
-                and output_tokens >= 0
+                plain is not None
+                and attributes.keys().isdisjoint(_PRICE_KEYS)
                 and attributes.get(OPERATION) not in NOT_MODEL_OPERATIONS
-                and (attributes.keys().isdisjoint(_NOT_PLAIN_KEYS) or _zero_details_only(attributes))
             ):
+                input_tokens, output_tokens = plain
                 model = attributes.get(RESPONSE_MODEL)
                 if type(model) is not str or not model:
                     model = attributes.get(REQUEST_MODEL)
