@@ -21,7 +21,10 @@ _USER_ID = "botanu.user_id"
 _ENDUSER_ID = "enduser.id"
 
 _NONE: dict[str, str] = {}
-_last: tuple[object, Entries, Entries, dict[str, str]] = (None, (), (), _NONE)
+# (the baggage map it was read from, all entries, the non-identity ones, all entries as a dict)
+_Cached = tuple[object, Entries, Entries, dict[str, str]]
+_NO_ENTRIES: _Cached = (None, (), (), _NONE)
+_last: _Cached = _NO_ENTRIES
 
 
 def botanu_entries(ctx: Context) -> tuple[Entries, Entries]:
@@ -46,10 +49,7 @@ def botanu_attributes(ctx: Context) -> dict[str, str]:
     return _cached(ctx)[3]
 
 
-_NO_ENTRIES: tuple[object, Entries, Entries, dict[str, str]] = (None, (), (), _NONE)
-
-
-def _cached(ctx: Context) -> tuple[object, Entries, Entries, dict[str, str]]:
+def _cached(ctx: Context) -> _Cached:
     global _last
     current = baggage_map(ctx)
     cached = _last
